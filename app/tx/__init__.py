@@ -1,0 +1,1 @@
+"""Transactions: wire format, signing and stateless checks (DESIGN.md section 3)."""

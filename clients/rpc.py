@@ -1,0 +1,84 @@
+"""A small client of CometBFT's JSON-RPC over HTTP (the /status, /abci_query,
+/broadcast_tx_*, /tx and /block endpoints), shared by the wallet, the
+localnet tooling and the tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+DEFAULT_NODE = "http://127.0.0.1:26657"
+
+
+class RPCError(Exception):
+    """The node answered with a JSON-RPC error."""
+
+
+class NodeUnreachable(RPCError):
+    """No node answered at the address."""
+
+
+class RPC:
+    def __init__(self, node: str = DEFAULT_NODE, timeout: float = 10.0):
+        if node.startswith("tcp://"):
+            node = "http://" + node[len("tcp://") :]
+        self.node = node.rstrip("/")
+        self.timeout = timeout
+
+    def call(self, method: str, **params: Any) -> Any:
+        """POST a JSON-RPC request and return its ``result``."""
+        payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        req = urllib.request.Request(
+            self.node, data=payload.encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                body = json.loads(exc.read())
+            except ValueError:
+                raise RPCError(f"{method}: HTTP {exc.code} from {self.node}") from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            raise NodeUnreachable(f"no node at {self.node} ({exc})") from None
+        if body.get("error"):
+            err = body["error"]
+            raise RPCError(f"{method}: {err.get('message', '')} {err.get('data', '')}".strip())
+        return body["result"]
+
+    def status(self) -> dict[str, Any]:
+        return self.call("status")
+
+    def latest_height(self) -> int:
+        return int(self.status()["sync_info"]["latest_block_height"])
+
+    def chain_id(self) -> str:
+        return str(self.status()["node_info"]["network"])
+
+    def block(self, height: int | None = None) -> dict[str, Any]:
+        return self.call("block", **({"height": str(height)} if height else {}))
+
+    def abci_query(
+        self, path: str, data: bytes = b"", height: int = 0, prove: bool = False
+    ) -> dict[str, Any]:
+        """Run an ABCI query; returns the ``response`` object with value/proof decoded to bytes."""
+        result = self.call(
+            "abci_query", path=path, data=data.hex(), height=str(height), prove=prove
+        )
+        response = result["response"]
+        response["value"] = base64.b64decode(response.get("value") or "")
+        response["key"] = base64.b64decode(response.get("key") or "")
+        return response
+
+    def broadcast_tx_sync(self, tx: bytes) -> dict[str, Any]:
+        return self.call("broadcast_tx_sync", tx=base64.b64encode(tx).decode())
+
+    def broadcast_tx_commit(self, tx: bytes) -> dict[str, Any]:
+        return self.call("broadcast_tx_commit", tx=base64.b64encode(tx).decode())
+
+    def tx(self, tx_hash_hex: str) -> dict[str, Any]:
+        return self.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash_hex)).decode())

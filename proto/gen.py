@@ -76,25 +76,36 @@ def main() -> None:
     files.append("gogoproto/gogo.proto")
     files += [str(p.relative_to(OWN)) for p in sources]
 
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    # Generate beside the package and swap it in, so that a running process
+    # never sees a half-written app/pb.
+    tmp = OUT.with_name("pb.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
     cmd = [
         sys.executable, "-m", "grpc_tools.protoc",
         f"-I{OWN}", f"-I{comet / 'proto'}", f"-I{gogo}", f"-I{well_known}",
-        f"--python_out={OUT}", f"--pyi_out={OUT}", f"--grpc_python_out={OUT}",
+        f"--python_out={tmp}", f"--pyi_out={tmp}", f"--grpc_python_out={tmp}",
         *files,
     ]  # fmt: skip
     subprocess.run(cmd, check=True, cwd=ROOT)
 
-    for dirpath, _dirs, names in os.walk(OUT):
+    for dirpath, _dirs, names in os.walk(tmp):
         d = Path(dirpath)
         (d / "__init__.py").touch()
         for name in names:
             if name.endswith((".py", ".pyi")):
                 rewrite_imports(d / name)
-    (OUT / "__init__.py").write_text('"""Generated protobuf code (git-ignored; see proto/gen.py)."""\n')
-    stamp.write_text(fingerprint)
+    (tmp / "__init__.py").write_text('"""Generated protobuf code (git-ignored; see proto/gen.py)."""\n')
+    (tmp / ".stamp").write_text(fingerprint)
+    old = OUT.with_name("pb.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if OUT.exists():
+        OUT.rename(old)
+    tmp.rename(OUT)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 if __name__ == "__main__":

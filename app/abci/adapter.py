@@ -1,0 +1,209 @@
+"""The thin ABCI adapter: translates CometBFT's requests into calls on the
+``Chain`` state machine and its results back into responses.
+
+When CometBFT calls each method (v0.38, ABCI 2.0):
+- Info: at start-up (handshake); we report the last committed height and
+  app hash so CometBFT replays any block the app has not committed.
+- InitChain: once, at genesis; returns the app hash after genesis.
+- CheckTx (New/Recheck): on the mempool connection for each incoming
+  transaction, and again for every remaining one after each Commit.
+- PrepareProposal / ProcessProposal: when this node proposes / receives a
+  proposal; only stateless, deterministic checks, so honest validators
+  always agree.
+- ExtendVote / VerifyVoteExtension: only if vote extensions are enabled
+  (they are not); answered with an empty extension / accept-if-empty.
+- FinalizeBlock: executes a decided block and returns per-tx results and
+  the app hash; nothing is persisted.
+- Commit: persists the block atomically.
+- Query: reads committed state, optionally with an ICS-23 proof.
+- Snapshot methods: state sync is not offered yet, so there are no
+  snapshots and offers are rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from app import __version__
+from app.chain import Chain, TxResult
+from app.context import Event
+from app.pb.tendermint.abci import types_pb2 as abci
+from app.pb.tendermint.crypto import proof_pb2
+
+log = logging.getLogger("mgrid.abci")
+
+APP_VERSION = 1
+PROOF_OP_TYPE = "ics23:smt"
+
+
+def _time_ns(ts: Any) -> int:
+    return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
+
+
+def _events(events: list[Event]) -> list[abci.Event]:
+    return [
+        abci.Event(
+            type=e.type,
+            attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
+        )
+        for e in events
+    ]
+
+
+def _exec_result(r: TxResult) -> abci.ExecTxResult:
+    return abci.ExecTxResult(
+        code=r.code, codespace=r.codespace, log=r.log, events=_events(r.events)
+    )
+
+
+def _proto_size(tx: bytes) -> int:
+    """Bytes a tx takes inside a block's Data (tag + uvarint length + tx)."""
+    n, size = len(tx), 1
+    while True:
+        size += 1
+        n >>= 7
+        if not n:
+            return size + len(tx)
+
+
+class ABCIApplication:
+    """Answers every ABCI request; one instance serves all four connections."""
+
+    def __init__(self, chain: Chain):
+        self.chain = chain
+        self._handlers: dict[str, Callable[[Any], abci.Response]] = {
+            "echo": lambda r: abci.Response(echo=abci.ResponseEcho(message=r.message)),
+            "flush": lambda r: abci.Response(flush=abci.ResponseFlush()),
+            "info": self.info,
+            "init_chain": self.init_chain,
+            "query": self.query,
+            "check_tx": self.check_tx,
+            "commit": self.commit,
+            "list_snapshots": lambda r: abci.Response(list_snapshots=abci.ResponseListSnapshots()),
+            "offer_snapshot": lambda r: abci.Response(
+                offer_snapshot=abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+            ),
+            "load_snapshot_chunk": lambda r: abci.Response(
+                load_snapshot_chunk=abci.ResponseLoadSnapshotChunk()
+            ),
+            "apply_snapshot_chunk": lambda r: abci.Response(
+                apply_snapshot_chunk=abci.ResponseApplySnapshotChunk(
+                    result=abci.ResponseApplySnapshotChunk.ABORT
+                )
+            ),
+            "prepare_proposal": self.prepare_proposal,
+            "process_proposal": self.process_proposal,
+            "extend_vote": lambda r: abci.Response(extend_vote=abci.ResponseExtendVote()),
+            "verify_vote_extension": self.verify_vote_extension,
+            "finalize_block": self.finalize_block,
+        }
+
+    def handle(self, request: abci.Request) -> abci.Response:
+        """Dispatch one request. Exceptions propagate to the server, which
+        answers them with ResponseException."""
+        kind = request.WhichOneof("value")
+        handler = self._handlers.get(kind or "")
+        if handler is None:
+            raise ValueError(f"unknown ABCI request {kind!r}")
+        return handler(getattr(request, kind))  # type: ignore[arg-type]
+
+    def info(self, req: abci.RequestInfo) -> abci.Response:
+        log.info(
+            "info: cometbft %s, abci %s; app at height %d",
+            req.version,
+            req.abci_version,
+            self.chain.height,
+        )
+        return abci.Response(
+            info=abci.ResponseInfo(
+                data="mgrid",
+                version=__version__,
+                app_version=APP_VERSION,
+                last_block_height=self.chain.height,
+                last_block_app_hash=self.chain.app_hash(),
+            )
+        )
+
+    def init_chain(self, req: abci.RequestInitChain) -> abci.Response:
+        app_hash = self.chain.init_chain(
+            req.chain_id, _time_ns(req.time), req.app_state_bytes, req.initial_height
+        )
+        log.info("init_chain %s: app hash %s", req.chain_id, app_hash.hex().upper())
+        return abci.Response(init_chain=abci.ResponseInitChain(app_hash=app_hash))
+
+    def check_tx(self, req: abci.RequestCheckTx) -> abci.Response:
+        r = self.chain.check_tx(req.tx, recheck=req.type == abci.RECHECK)
+        return abci.Response(
+            check_tx=abci.ResponseCheckTx(code=r.code, codespace=r.codespace, log=r.log)
+        )
+
+    def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.Response:
+        txs: list[bytes] = []
+        total = 0
+        for tx in req.txs:
+            size = _proto_size(tx)
+            if total + size > req.max_tx_bytes:
+                break
+            if self.chain.well_formed(tx):
+                txs.append(tx)
+                total += size
+        return abci.Response(prepare_proposal=abci.ResponsePrepareProposal(txs=txs))
+
+    def process_proposal(self, req: abci.RequestProcessProposal) -> abci.Response:
+        ok = all(self.chain.well_formed(tx) for tx in req.txs)
+        status = abci.ResponseProcessProposal.ACCEPT if ok else abci.ResponseProcessProposal.REJECT
+        if not ok:
+            log.warning("rejecting proposal at height %d: a tx does not decode", req.height)
+        return abci.Response(process_proposal=abci.ResponseProcessProposal(status=status))
+
+    def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.Response:
+        ok = not req.vote_extension
+        status = (
+            abci.ResponseVerifyVoteExtension.ACCEPT
+            if ok
+            else abci.ResponseVerifyVoteExtension.REJECT
+        )
+        return abci.Response(verify_vote_extension=abci.ResponseVerifyVoteExtension(status=status))
+
+    def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.Response:
+        result = self.chain.finalize_block(req.height, _time_ns(req.time), list(req.txs))
+        failed = sum(1 for r in result.tx_results if r.code)
+        log.info(
+            "finalized height %d: %d txs (%d failed), app hash %s",
+            req.height,
+            len(req.txs),
+            failed,
+            result.app_hash.hex().upper(),
+        )
+        return abci.Response(
+            finalize_block=abci.ResponseFinalizeBlock(
+                tx_results=[_exec_result(r) for r in result.tx_results],
+                events=_events(result.events),
+                app_hash=result.app_hash,
+            )
+        )
+
+    def commit(self, req: abci.RequestCommit) -> abci.Response:
+        self.chain.commit()
+        return abci.Response(commit=abci.ResponseCommit(retain_height=0))
+
+    def query(self, req: abci.RequestQuery) -> abci.Response:
+        r = self.chain.query(req.path, req.data, req.height, req.prove)
+        resp = abci.ResponseQuery(
+            code=r.code, codespace=r.codespace, log=r.log, key=r.key, value=r.value, height=r.height
+        )
+        if r.proof is not None:
+            resp.proof_ops.CopyFrom(
+                proof_pb2.ProofOps(
+                    ops=[
+                        proof_pb2.ProofOp(
+                            type=PROOF_OP_TYPE,
+                            key=r.key,
+                            data=r.proof.SerializeToString(deterministic=True),
+                        )
+                    ]
+                )
+            )
+        return abci.Response(query=resp)

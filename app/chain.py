@@ -1,0 +1,355 @@
+"""The microgrid state machine, independent of the ABCI transport.
+
+One ``Chain`` owns the authenticated store and three views of state:
+- the *block state*: a CacheKV over the last committed version, holding
+  InitChain's and FinalizeBlock's writes until Commit;
+- the *check state*: a CacheKV over the last committed version where CheckTx
+  applies each accepted transaction, so that consecutive transactions of one
+  account (sequence n, n+1, ...) are accepted within one block interval;
+  it is reset at Commit and rebuilt by CheckTx Recheck;
+- committed versions, read by queries (at a height, optionally proven).
+
+A transaction runs in two steps. The *ante* step (chain id, signer,
+signature, timeout, fee, sequence) must pass or nothing happens at all. The
+messages then run atomically on a branch. In a block, a transaction whose
+messages fail still pays its fee and uses its sequence, as in the Cosmos
+SDK, so a failing transaction cannot be replayed for free; in CheckTx it is
+rejected whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import coins, crypto
+from app.context import Context, Event, Mode
+from app.errors import (
+    ABCIError,
+    ErrHeightUnavailable,
+    ErrInsufficientFee,
+    ErrInvalidRequest,
+    ErrInvalidSequence,
+    ErrMemoTooLarge,
+    ErrTxDecode,
+    ErrTxTimeout,
+    ErrTxTooLarge,
+    ErrUnauthorized,
+    ErrUnknownMessage,
+    ErrUnknownQuery,
+    ErrWrongChainId,
+)
+from app.kv import CacheKV, StoreView
+from app.modules.auth import keeper as auth_keeper
+from app.modules.bank import genesis as bank_genesis
+from app.modules.bank import keeper as bank_keeper
+from app.pb.cosmos.ics23.v1 import proofs_pb2
+from app.router import MSG_ROUTES, QUERY_ROUTES
+from app.store import Store, StoreError
+from app.tx import codec
+
+log = logging.getLogger("mgrid.chain")
+
+META_CHAIN_ID = b"chain_id"
+META_BLOCK_TIME = b"block_time_ns"
+STORE_KEY_PATH = "/store/key"
+SIG_CACHE_SIZE = 200_000
+
+
+class GenesisError(ValueError):
+    """The genesis is unusable; the node must not start with it."""
+
+
+@dataclass(slots=True)
+class TxResult:
+    code: int = 0
+    codespace: str = ""
+    log: str = ""
+    events: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def from_error(cls, err: ABCIError) -> TxResult:
+        return cls(err.code, err.codespace, err.log)
+
+
+@dataclass(slots=True)
+class BlockResult:
+    tx_results: list[TxResult]
+    events: list[Event]
+    app_hash: bytes
+
+
+@dataclass(slots=True)
+class QueryResult:
+    code: int = 0
+    codespace: str = ""
+    log: str = ""
+    key: bytes = b""
+    value: bytes = b""
+    height: int = 0
+    proof: proofs_pb2.CommitmentProof | None = None
+
+
+class Chain:
+    def __init__(self, store: Store, *, check_invariants: bool = False):
+        self.store = store
+        self.check_invariants = check_invariants
+        self.block_kv = CacheKV(StoreView(store))
+        self.check_kv = CacheKV(StoreView(store))
+        self._verified: dict[bytes, bool] = {}
+        self._block_time_ns = 0
+        self._pending_meta: dict[bytes, bytes] = {}
+        raw_chain_id = store.get_meta(META_CHAIN_ID)
+        self.chain_id = raw_chain_id.decode() if raw_chain_id else ""
+        raw_time = store.get_meta(META_BLOCK_TIME)
+        self.last_block_time_ns = int(raw_time) if raw_time else 0
+
+    # --- lifecycle -------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        """Height of the last committed block (0 before the first)."""
+        return self.store.version
+
+    def app_hash(self) -> bytes:
+        return self.store.root() if self.store.version else b""
+
+    def init_chain(
+        self, chain_id: str, time_ns: int, app_state: bytes, initial_height: int
+    ) -> bytes:
+        """Apply genesis to the block state (persisted with block 1's Commit)."""
+        if initial_height not in (0, 1):
+            raise GenesisError(f"initial_height {initial_height} is not supported (only 1)")
+        try:
+            state = json.loads(app_state or b"{}")
+        except ValueError as exc:
+            raise GenesisError(f"app_state is not JSON: {exc}") from None
+        if not isinstance(state, dict):
+            raise GenesisError("app_state must be a JSON object")
+        unknown = set(state) - {"bank", "auth"}
+        if unknown:
+            raise GenesisError(f"unknown app_state sections {sorted(unknown)}")
+        self.chain_id = chain_id
+        self.block_kv = CacheKV(StoreView(self.store))
+        ctx = Context(self.block_kv, 0, time_ns, chain_id, Mode.DELIVER)
+        try:
+            bank_genesis.init_genesis(ctx, state.get("bank", {}))
+        except (ABCIError, bank_genesis.GenesisError) as exc:
+            raise GenesisError(str(exc) if not isinstance(exc, ABCIError) else exc.log) from None
+        self._pending_meta[META_CHAIN_ID] = chain_id.encode()
+        if self.check_invariants:
+            bank_keeper.check_invariants(self.block_kv)
+        return self.store.stage(self.block_kv.writes)
+
+    def finalize_block(self, height: int, time_ns: int, txs: list[bytes]) -> BlockResult:
+        if height != self.height + 1:
+            raise RuntimeError(f"block height {height} != committed height + 1 ({self.height + 1})")
+        ctx = Context(self.block_kv, height, time_ns, self.chain_id, Mode.DELIVER)
+        results = [self._run_tx(ctx, raw) for raw in txs]
+        if self.check_invariants:
+            bank_keeper.check_invariants(self.block_kv)
+        self._block_time_ns = time_ns
+        app_hash = self.store.stage(self.block_kv.writes)
+        return BlockResult(results, ctx.events, app_hash)
+
+    def commit(self) -> int:
+        """Persist the block in one atomic batch; returns the new height."""
+        meta = dict(self._pending_meta)
+        meta[META_BLOCK_TIME] = str(self._block_time_ns).encode()
+        version = self.store.commit(meta)
+        self._pending_meta = {}
+        self.last_block_time_ns = self._block_time_ns
+        self.block_kv = CacheKV(StoreView(self.store))
+        self.check_kv = CacheKV(StoreView(self.store))
+        return version
+
+    # --- transactions ----------------------------------------------------
+
+    def check_tx(self, raw: bytes, recheck: bool = False) -> TxResult:
+        """Run a transaction on the check state; keep its effects only if it passes."""
+        ctx = Context(
+            self.check_kv.branch(),
+            self.height + 1,
+            self.last_block_time_ns,
+            self.chain_id,
+            Mode.RECHECK if recheck else Mode.CHECK,
+        )
+        try:
+            tx = self._decode(raw)
+            signer = self._ante(ctx, tx)
+            self._run_msgs(ctx, tx, signer)
+        except ABCIError as err:
+            return TxResult.from_error(err)
+        ctx.kv.write()
+        return TxResult(events=ctx.events)
+
+    @staticmethod
+    def well_formed(raw: bytes) -> bool:
+        """Stateless check used by Prepare/ProcessProposal: the bytes decode as a tx."""
+        try:
+            codec.decode_tx(raw)
+        except codec.TxDecodeError:
+            return False
+        return True
+
+    def _run_tx(self, block: Context, raw: bytes) -> TxResult:
+        ante = block.branch()
+        try:
+            tx = self._decode(raw)
+            signer = self._ante(ante, tx)
+        except ABCIError as err:
+            return TxResult.from_error(err)
+        ante.kv.write()  # fee and sequence stand even if the messages fail
+        msgs = block.branch()
+        try:
+            self._run_msgs(msgs, tx, signer)
+        except ABCIError as err:
+            return TxResult(err.code, err.codespace, err.log, list(ante.events))
+        msgs.kv.write()
+        return TxResult(events=ante.events + msgs.events)
+
+    @staticmethod
+    def _decode(raw: bytes) -> codec.DecodedTx:
+        if len(raw) > codec.MAX_TX_BYTES:
+            raise ErrTxTooLarge(f"{len(raw)} bytes, limit {codec.MAX_TX_BYTES}")
+        try:
+            return codec.decode_tx(raw)
+        except codec.TxDecodeError as exc:
+            raise ErrTxDecode(str(exc)) from None
+
+    def _ante(self, ctx: Context, tx: codec.DecodedTx) -> bytes:
+        """Envelope checks, then fee and sequence. Returns the signer's address."""
+        body = tx.body
+        if body.chain_id != ctx.chain_id:
+            raise ErrWrongChainId(f"tx is for chain {body.chain_id!r}, this is {ctx.chain_id!r}")
+        signer = crypto.address_bytes(tx.pub_key)
+        if body.signer != crypto.encode_address(signer):
+            raise ErrUnauthorized(
+                f"signer {body.signer!r} is not the address of the public key "
+                f"({crypto.encode_address(signer)})"
+            )
+        if body.timeout_height and ctx.height > body.timeout_height:
+            raise ErrTxTimeout(f"block height {ctx.height} > timeout height {body.timeout_height}")
+        if len(body.memo) > codec.MAX_MEMO_CHARS:
+            raise ErrMemoTooLarge(f"{len(body.memo)} chars, limit {codec.MAX_MEMO_CHARS}")
+        if not body.messages:
+            raise ErrInvalidRequest("tx has no messages")
+        if len(body.messages) > codec.MAX_MSGS_PER_TX:
+            raise ErrInvalidRequest(
+                f"tx has {len(body.messages)} messages, limit {codec.MAX_MSGS_PER_TX}"
+            )
+        for i, msg in enumerate(body.messages):
+            name = msg.WhichOneof("sum")
+            route = MSG_ROUTES.get(name or "")
+            if route is None:
+                raise ErrUnknownMessage(f"message {i} has no known type")
+            try:
+                route.validate_basic(getattr(msg, name))  # type: ignore[arg-type]
+            except ABCIError as err:
+                raise type(err)(f"message {i} ({name}): {err.detail}") from None
+        params = bank_keeper.get_params(ctx.kv)
+        fee = self._parse_fee(body, params.denom, int(params.min_fee))
+        account = auth_keeper.get_account(ctx.kv, signer)
+        if body.sequence != account.sequence:
+            raise ErrInvalidSequence(
+                f"account {body.signer} expects sequence {account.sequence}, tx has {body.sequence}"
+            )
+        if not self._signature_ok(tx):
+            raise ErrUnauthorized("signature does not verify over the tx body")
+        if fee.amount:
+            try:
+                bank_keeper.send(ctx, signer, bank_keeper.FEE_COLLECTOR, [fee])
+            except bank_keeper.ErrInsufficientFunds as err:
+                raise ErrInsufficientFee(f"cannot pay fee {fee}: {err.detail}") from None
+        account.sequence += 1
+        if not account.pub_key:
+            account.pub_key = tx.pub_key
+        auth_keeper.set_account(ctx.kv, signer, account)
+        ctx.emit("tx", signer=body.signer, sequence=body.sequence, fee=str(fee), hash=tx.hash_hex)
+        return signer
+
+    @staticmethod
+    def _parse_fee(body: Any, denom: str, min_fee: int) -> coins.Coin:
+        if not body.HasField("fee") or (not body.fee.denom and not body.fee.amount):
+            fee = coins.Coin(denom, 0)
+        else:
+            try:
+                fee = coins.from_proto(body.fee)
+            except coins.CoinError as exc:
+                raise ErrInsufficientFee(f"fee: {exc}") from None
+            if fee.denom != denom:
+                raise ErrInsufficientFee(f"fee must be paid in {denom}, got {fee.denom}")
+        if fee.amount < min_fee:
+            raise ErrInsufficientFee(
+                f"fee {fee.amount}{denom} is below the minimum {min_fee}{denom}"
+            )
+        return fee
+
+    def _signature_ok(self, tx: codec.DecodedTx) -> bool:
+        # A signature's validity depends only on the tx bytes, so the result of
+        # CheckTx can be reused by Recheck and FinalizeBlock.
+        cached = self._verified.get(tx.hash)
+        if cached is not None:
+            return cached
+        ok = crypto.verify(tx.pub_key, tx.body_bytes, tx.signature)
+        if len(self._verified) >= SIG_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        self._verified[tx.hash] = ok
+        return ok
+
+    @staticmethod
+    def _run_msgs(ctx: Context, tx: codec.DecodedTx, signer: bytes) -> None:
+        for i, msg in enumerate(tx.body.messages):
+            name = msg.WhichOneof("sum") or ""
+            route = MSG_ROUTES[name]
+            route.handle(ctx, signer, getattr(msg, name))
+            ctx.emit(
+                "message", action=route.action, module=route.module, sender=tx.body.signer, index=i
+            )
+
+    # --- queries ---------------------------------------------------------
+
+    def query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> QueryResult:
+        try:
+            version = self._query_version(height)
+            if path == STORE_KEY_PATH:
+                return self._query_key(data, version, prove)
+            route = QUERY_ROUTES.get(path)
+            if route is None:
+                raise ErrUnknownQuery(f"{path!r}; known: {STORE_KEY_PATH}, {sorted(QUERY_ROUTES)}")
+            try:
+                request = route.request_type.FromString(data)
+            except Exception as exc:  # protobuf raises several types on garbage
+                raise ErrInvalidRequest(
+                    f"request does not decode as {route.request_type.__name__}: {exc}"
+                ) from None
+            response = route.handle(StoreView(self.store, version), request)
+            return QueryResult(value=response.SerializeToString(deterministic=True), height=version)
+        except ABCIError as err:
+            return QueryResult(err.code, err.codespace, err.log, height=height)
+
+    def _query_version(self, height: int) -> int:
+        latest = self.store.version
+        if latest == 0:
+            raise ErrHeightUnavailable("no block has been committed yet")
+        if height == 0:
+            return latest
+        if height < 0 or height > latest:
+            raise ErrHeightUnavailable(f"height {height} is not committed (latest {latest})")
+        if height < self.store.earliest_version:
+            raise ErrHeightUnavailable(
+                f"height {height} was pruned (available {self.store.earliest_version}..{latest})"
+            )
+        return height
+
+    def _query_key(self, key: bytes, version: int, prove: bool) -> QueryResult:
+        if not key:
+            raise ErrInvalidRequest("empty key")
+        try:
+            value = self.store.get(key, version)
+            proof = self.store.prove(key, version) if prove else None
+        except StoreError as exc:
+            raise ErrHeightUnavailable(str(exc)) from None
+        return QueryResult(key=key, value=value or b"", height=version, proof=proof)

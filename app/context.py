@@ -1,0 +1,44 @@
+"""The context passed down to every handler instead of long parameter lists:
+where to read and write, which block we are in, and where events go."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from app.kv import CacheKV
+
+
+class Mode(enum.Enum):
+    CHECK = "check"  # CheckTx New: against the check-state
+    RECHECK = "recheck"  # CheckTx Recheck after a commit
+    DELIVER = "deliver"  # FinalizeBlock
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An ABCI event: a type and ordered (key, value) attributes."""
+
+    type: str
+    attributes: tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class Context:
+    kv: CacheKV
+    height: int
+    time_ns: int  # block time from the header (never the wall clock), ns since epoch
+    chain_id: str
+    mode: Mode
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, type_: str, **attributes: str | int) -> None:
+        self.events.append(Event(type_, tuple((k, str(v)) for k, v in attributes.items())))
+
+    def branch(self) -> Context:
+        """A context whose writes and events are kept apart until ``merge``."""
+        return Context(self.kv.branch(), self.height, self.time_ns, self.chain_id, self.mode)
+
+    def merge(self, child: Context) -> None:
+        child.kv.write()
+        self.events.extend(child.events)

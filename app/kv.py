@@ -1,0 +1,97 @@
+"""Key-value views used by the state machine.
+
+Modules never touch LevelDB. They read and write a ``KV``: either a
+``StoreView`` (read-only, a committed version of the authenticated store) or
+a ``CacheKV`` layered on another KV. Branching is how a transaction's
+messages run atomically: run on a branch, ``write()`` it on success, drop it
+on failure. The block's own CacheKV holds every write until Commit
+(DESIGN.md section 3: nothing is persisted before Commit).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import Protocol
+
+from app.store import Store
+
+
+class KV(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with prefix (None: no bound)."""
+    p = bytearray(prefix)
+    while p:
+        if p[-1] != 0xFF:
+            p[-1] += 1
+            return bytes(p)
+        p.pop()
+    return None
+
+
+class StoreView:
+    """Read-only view of one committed version of the store (None = latest)."""
+
+    def __init__(self, store: Store, version: int | None = None):
+        self.store = store
+        self.version = version
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.store.get(key, self.version)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self.store.iterate(prefix, version=self.version)
+
+
+class CacheKV:
+    """Writes buffered over a parent KV; ``write()`` pushes them down."""
+
+    __slots__ = ("parent", "writes")
+
+    def __init__(self, parent: KV):
+        self.parent = parent
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.parent.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        if not key or not value:
+            raise ValueError("keys and values must be non-empty")
+        self.writes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.writes[key] = None
+
+    def branch(self) -> CacheKV:
+        return CacheKV(self)
+
+    def write(self) -> None:
+        """Apply the buffered writes to the parent (which must be a CacheKV)."""
+        parent = self.parent
+        if not isinstance(parent, CacheKV):
+            raise TypeError("only a branch of a CacheKV can be written down")
+        parent.writes.update(self.writes)
+        self.writes = {}
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Iterate keys with prefix in key order, local writes shadowing the parent."""
+        local = sorted((k, v) for k, v in self.writes.items() if k.startswith(prefix))
+        merged = heapq.merge(
+            ((k, 0, v) for k, v in local),
+            ((k, 1, v) for k, v in self.parent.iterate(prefix)),
+        )
+        last: bytes | None = None
+        for key, _rank, value in merged:
+            if key == last:
+                continue
+            last = key
+            if value is not None:
+                yield key, value

@@ -1,0 +1,6 @@
+"""Domain modules: each owns a key prefix, its messages and handlers, its
+queries, its genesis and its events (DESIGN.md section 5). Prefix bytes are
+assigned here so that no two modules can collide."""
+
+PREFIX_AUTH = b"\x01"
+PREFIX_BANK = b"\x02"

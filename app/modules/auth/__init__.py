@@ -1,0 +1,1 @@
+"""Accounts: each signer's public key and sequence (replay protection)."""

@@ -1,0 +1,1 @@
+"""Bank: balances, transfers and total supply (cosmos-sdk x/bank in spirit)."""

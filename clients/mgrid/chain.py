@@ -1,0 +1,208 @@
+"""Typed access to a chain for the wallet: ABCI queries and broadcast results.
+
+Queries go through CometBFT's ``abci_query`` with the module's gRPC full
+method name as the path (``/mgrid.bank.v1.Query/Balance``) and the serialised
+request as data, exactly as app/router.py routes them; paths and response
+types are read from the generated descriptors, never typed by hand. A
+non-zero response code becomes a QueryError carrying codespace, code and log.
+
+Broadcasting returns a TxResult, the same record for ``sync`` (CheckTx only)
+and ``commit`` (CheckTx, then the result in a block) modes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from google.protobuf import message_factory
+from google.protobuf.message import DecodeError, Message
+
+from app import coins
+from app.coins import Coin
+from app.pb.mgrid.auth.v1 import auth_pb2
+from app.pb.mgrid.bank.v1 import bank_pb2
+
+BROADCAST_MODES = ("sync", "commit")
+
+
+class RPCLike(Protocol):
+    """What the wallet needs of clients/rpc.py's RPC (tests substitute a fake)."""
+
+    node: str
+
+    def status(self) -> dict[str, Any]: ...
+
+    def abci_query(
+        self, path: str, data: bytes = b"", height: int = 0, prove: bool = False
+    ) -> dict[str, Any]: ...
+
+    def broadcast_tx_sync(self, tx: bytes) -> dict[str, Any]: ...
+
+    def broadcast_tx_commit(self, tx: bytes) -> dict[str, Any]: ...
+
+
+class ChainError(Exception):
+    """The node answered, but not with what was asked for."""
+
+
+class QueryError(ChainError):
+    """The application answered a query with a non-zero code."""
+
+    def __init__(self, path: str, codespace: str, code: int, log: str):
+        super().__init__(f"query {path} failed: codespace={codespace} code={code}: {log}")
+        self.path = path
+        self.codespace = codespace
+        self.code = code
+        self.log = log
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """An account as the auth module reports it (sequence 0, no key: never signed)."""
+
+    address: str
+    pub_key: bytes
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class BankParams:
+    denom: str
+    min_fee: Coin
+    fee_collector: str
+
+
+@dataclass(frozen=True, slots=True)
+class TxResult:
+    """The outcome of a broadcast.
+
+    ``phase`` says where ``code`` comes from: ``check`` (CheckTx: the mempool
+    refused it, or accepted it in sync mode) or ``block`` (the result of its
+    execution in block ``height``). ``height`` is 0 when not yet in a block.
+    """
+
+    txhash: str
+    height: int
+    code: int
+    codespace: str
+    log: str
+    phase: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "txhash": self.txhash,
+            "height": self.height,
+            "code": self.code,
+            "codespace": self.codespace,
+            "log": self.log,
+            "phase": self.phase,
+        }
+
+
+def query_path(file_descriptor: Any, method: str, service: str = "Query") -> str:
+    """ABCI query path of a gRPC method: ``/<package>.<Service>/<Method>``."""
+    svc = file_descriptor.services_by_name[service]
+    return f"/{svc.full_name}/{svc.methods_by_name[method].name}"
+
+
+class ChainClient:
+    """Typed queries of the chain's modules over an RPC connection."""
+
+    def __init__(self, rpc: RPCLike):
+        self.rpc = rpc
+
+    def query(self, file_descriptor: Any, method: str, request: Message, height: int = 0) -> Any:
+        """Run ``Query/<method>`` of the service in ``file_descriptor``; returns its response."""
+        descriptor = file_descriptor.services_by_name["Query"].methods_by_name[method]
+        if request.DESCRIPTOR is not descriptor.input_type:
+            raise TypeError(
+                f"{method} takes {descriptor.input_type.full_name}, "
+                f"got {request.DESCRIPTOR.full_name}"
+            )
+        path = query_path(file_descriptor, method)
+        response = self.rpc.abci_query(path, request.SerializeToString(), height=height)
+        code = int(response.get("code") or 0)
+        if code:
+            raise QueryError(
+                path, str(response.get("codespace") or ""), code, str(response.get("log") or "")
+            )
+        out = message_factory.GetMessageClass(descriptor.output_type)()
+        try:
+            out.ParseFromString(response.get("value") or b"")
+        except DecodeError as exc:
+            raise ChainError(f"cannot decode the node's answer to {path}: {exc}") from None
+        return out
+
+    # -- auth ------------------------------------------------------------------------------
+
+    def account(self, address: str, height: int = 0) -> AccountInfo:
+        resp = self.query(
+            auth_pb2.DESCRIPTOR, "Account", auth_pb2.QueryAccountRequest(address=address), height
+        )
+        acc = resp.account
+        return AccountInfo(address, bytes(acc.pub_key), int(acc.sequence))
+
+    # -- bank ------------------------------------------------------------------------------
+
+    def bank_params(self, height: int = 0) -> BankParams:
+        resp = self.query(bank_pb2.DESCRIPTOR, "Params", bank_pb2.QueryParamsRequest(), height)
+        denom = resp.denom
+        min_fee = _coin(resp.min_fee, denom) if resp.HasField("min_fee") else Coin(denom, 0)
+        return BankParams(denom, min_fee, resp.fee_collector)
+
+    def balance(self, address: str, denom: str = "", height: int = 0) -> Coin:
+        """Balance of one denom ("" asks for the chain's denom)."""
+        resp = self.query(
+            bank_pb2.DESCRIPTOR,
+            "Balance",
+            bank_pb2.QueryBalanceRequest(address=address, denom=denom),
+            height,
+        )
+        return _coin(resp.balance, denom)
+
+    def all_balances(self, address: str, height: int = 0) -> list[Coin]:
+        resp = self.query(
+            bank_pb2.DESCRIPTOR,
+            "AllBalances",
+            bank_pb2.QueryAllBalancesRequest(address=address),
+            height,
+        )
+        return [_coin(c) for c in resp.balances]
+
+    def total_supply(self, height: int = 0) -> list[Coin]:
+        resp = self.query(
+            bank_pb2.DESCRIPTOR, "TotalSupply", bank_pb2.QueryTotalSupplyRequest(), height
+        )
+        return [_coin(c) for c in resp.supply]
+
+
+def _coin(proto: Any, default_denom: str = "") -> Coin:
+    """A Coin from the chain; an empty amount is zero, as proto3 omits it."""
+    denom = proto.denom or default_denom
+    try:
+        return Coin(coins.validate_denom(denom), coins.parse_amount(proto.amount or "0"))
+    except coins.CoinError as exc:
+        raise ChainError(f"the node returned a malformed coin: {exc}") from None
+
+
+def parse_broadcast(mode: str, result: dict[str, Any], local_hash: str) -> TxResult:
+    """Turn a ``broadcast_tx_sync`` / ``broadcast_tx_commit`` result into a TxResult."""
+    txhash = str(result.get("hash") or local_hash).upper()
+    if mode == "sync":
+        return TxResult(txhash, 0, *_code_log(result), phase="check")
+    check = result.get("check_tx") or {}
+    code, codespace, log = _code_log(check)
+    if code:
+        return TxResult(txhash, 0, code, codespace, log, phase="check")
+    # CometBFT v0.38 calls it tx_result; v0.34/0.37 said deliver_tx.
+    executed = result.get("tx_result") or result.get("deliver_tx") or {}
+    return TxResult(txhash, int(result.get("height") or 0), *_code_log(executed), phase="block")
+
+
+def _code_log(part: dict[str, Any]) -> tuple[int, str, str]:
+    return int(part.get("code") or 0), str(part.get("codespace") or ""), str(part.get("log") or "")

@@ -1,0 +1,106 @@
+"""Building, checking and signing transactions in the wallet (DESIGN.md section 3).
+
+The wallet signs with app/tx/codec.py, the code the chain decodes with, and
+before anything leaves the machine it runs the checks the chain will run
+without state: the envelope (chain id, memo size, message count) and each
+message's ``validate_basic`` from app/router.py. A transaction the chain
+would reject for its shape is therefore refused here with the same message,
+and costs no fee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+
+from app import crypto
+from app.coins import Coin
+from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.tx.v1 import tx_pb2
+from app.tx import codec
+
+MAX_UINT64 = 2**64 - 1
+
+
+class TxBuildError(ValueError):
+    """The transaction cannot be built as asked; the message names the field at fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class TxParams:
+    """Envelope fields of a transaction, apart from the signer and messages."""
+
+    chain_id: str
+    sequence: int
+    fee: Coin
+    timeout_height: int = 0
+    memo: str = ""
+
+
+def msg_send(to_address: str, amount: Sequence[Coin]) -> tx_pb2.Msg:
+    """A bank MsgSend of ``amount`` to ``to_address`` (the signer is the sender)."""
+    return tx_pb2.Msg(
+        send=bank_pb2.MsgSend(to_address=to_address, amount=[c.to_proto() for c in amount])
+    )
+
+
+def build_body(signer: str, messages: Sequence[tx_pb2.Msg], params: TxParams) -> tx_pb2.TxBody:
+    """Assemble and check a TxBody; raises TxBuildError."""
+    if not crypto.is_address(signer):
+        raise TxBuildError(f"signer {signer!r} is not an mg address")
+    if not params.chain_id:
+        raise TxBuildError("chain id is empty")
+    if not 0 <= params.sequence <= MAX_UINT64:
+        raise TxBuildError(f"sequence {params.sequence} is outside 0..{MAX_UINT64}")
+    if not 0 <= params.timeout_height <= MAX_UINT64:
+        raise TxBuildError(f"timeout height {params.timeout_height} is outside 0..{MAX_UINT64}")
+    if len(params.memo) > codec.MAX_MEMO_CHARS:
+        raise TxBuildError(f"memo is {len(params.memo)} characters, limit {codec.MAX_MEMO_CHARS}")
+    if not 1 <= len(messages) <= codec.MAX_MSGS_PER_TX:
+        raise TxBuildError(f"a tx carries 1..{codec.MAX_MSGS_PER_TX} messages, got {len(messages)}")
+    validate_messages(messages)
+    return tx_pb2.TxBody(
+        chain_id=params.chain_id,
+        signer=signer,
+        sequence=params.sequence,
+        fee=params.fee.to_proto(),
+        timeout_height=params.timeout_height,
+        memo=params.memo,
+        messages=list(messages),
+    )
+
+
+def validate_messages(messages: Sequence[tx_pb2.Msg]) -> None:
+    """Run each message's stateless ``validate_basic``, as CheckTx will."""
+    # Imported here so that key management never loads the state machine.
+    from app.errors import ABCIError
+    from app.router import MSG_ROUTES
+
+    for i, msg in enumerate(messages):
+        name = msg.WhichOneof("sum")
+        route = MSG_ROUTES.get(name or "")
+        if route is None:
+            raise TxBuildError(f"message {i} has no known type")
+        try:
+            route.validate_basic(getattr(msg, name))  # type: ignore[arg-type]
+        except ABCIError as err:
+            raise TxBuildError(f"message {i} ({name}): {err.log}") from None
+
+
+def sign(body: tx_pb2.TxBody, key: crypto.PrivateKey) -> codec.DecodedTx:
+    """Sign ``body`` with ``key`` and return the transaction as the chain will decode it."""
+    if body.signer != key.address:
+        raise TxBuildError(f"body signer {body.signer} is not the key's address {key.address}")
+    raw = codec.sign_tx(body, key)
+    try:
+        return codec.decode_tx(raw)
+    except codec.TxDecodeError as exc:  # e.g. over the size limit
+        raise TxBuildError(f"the signed transaction would be rejected: {exc}") from None
+
+
+def body_to_json(body: tx_pb2.TxBody) -> dict[str, Any]:
+    """The body as JSON for people and scripts (proto field names, uint64 as strings)."""
+    return json_format.MessageToDict(body, preserving_proto_field_name=True)

@@ -141,6 +141,11 @@ class Chain:
         self._pending_meta[META_CHAIN_ID] = chain_id.encode()
         if self.check_invariants:
             bank_keeper.check_invariants(self.block_kv)
+        # Transactions may arrive before block 1 is committed: check them
+        # against the genesis state (a copy, so block 1 does not leak in).
+        genesis = CacheKV(StoreView(self.store))
+        genesis.writes = dict(self.block_kv.writes)
+        self.check_kv = CacheKV(genesis)
         return self.store.stage(self.block_kv.writes)
 
     def finalize_block(self, height: int, time_ns: int, txs: list[bytes]) -> BlockResult:

@@ -36,7 +36,9 @@ class Coin:
 
 def validate_denom(denom: str) -> str:
     if not _DENOM_RE.match(denom):
-        raise CoinError(f"invalid denom {denom!r}: 3-128 chars, letter first, then [a-zA-Z0-9/:._-]")
+        raise CoinError(
+            f"invalid denom {denom!r}: 3-128 chars, letter first, then [a-zA-Z0-9/:._-]"
+        )
     return denom
 
 

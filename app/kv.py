@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from app.store import Store
+if TYPE_CHECKING:  # the wallet imports message checks without loading the store
+    from app.store import Store
 
 
 class KV(Protocol):

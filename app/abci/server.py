@@ -86,6 +86,15 @@ def split_frames(buf: bytearray) -> list[bytes]:
     return frames
 
 
+def answer(handle: Callable[[abci.Request], abci.Response], request: abci.Request) -> abci.Response:
+    """Run one request; an application error becomes ResponseException (and a logged traceback)."""
+    try:
+        return handle(request)
+    except Exception as exc:
+        log.exception("application error on %s", request.WhichOneof("value"))
+        return abci.Response(exception=abci.ResponseException(error=f"{type(exc).__name__}: {exc}"))
+
+
 class ABCIServer:
     def __init__(self, handle: Callable[[abci.Request], abci.Response], address: str):
         self.handle = handle
@@ -116,15 +125,6 @@ class ABCIServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    def respond(self, request: abci.Request) -> abci.Response:
-        try:
-            return self.handle(request)
-        except Exception as exc:
-            log.exception("application error on %s", request.WhichOneof("value"))
-            return abci.Response(
-                exception=abci.ResponseException(error=f"{type(exc).__name__}: {exc}")
-            )
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -149,7 +149,7 @@ class ABCIServer:
                         )
                         await writer.drain()
                         continue
-                    writer.write(frame(self.respond(request).SerializeToString()))
+                    writer.write(frame(answer(self.handle, request).SerializeToString()))
                     if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
                         await writer.drain()
         except FramingError as exc:

@@ -8,7 +8,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from app.abci.server import ABCIServer, frame, split_frames
+from app.abci.server import ABCIServer, answer, frame, split_frames
 from app.pb.tendermint.abci import types_pb2 as abci
 
 Handler = Callable[[abci.Request], abci.Response]
@@ -19,7 +19,7 @@ class InProcess:
         self._handle = handle
 
     def __call__(self, request: abci.Request) -> abci.Response:
-        return self._handle(request)
+        return answer(self._handle, request)
 
     def close(self) -> None:
         pass

@@ -103,7 +103,7 @@ def run_scenario(call: Callable) -> bytes:
         "overflow": (send_tx(ALICE, BOB.address, "9" * 60, sequence=2), "tx", 13),
         "insufficient funds": (send_tx(ALICE, BOB.address, 10**9, sequence=2), "bank", 2),
         "unknown denom": (send_tx(ALICE, BOB.address, 5, sequence=2, denom="uother"), "bank", 3),
-        "unknown signer": (send_tx(BOB, ALICE.address, 5, sequence=0), "bank", 2),
+        "unknown signer": (send_tx(key(3), ALICE.address, 5, sequence=0), "bank", 2),
         "bad address": (send_tx(ALICE, "mg1notanaddress", 5, sequence=2), "tx", 12),
     }
     for name, (tx, codespace, code) in bad.items():

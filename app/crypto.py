@@ -7,6 +7,7 @@ prefix ``mg``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import nacl.exceptions
@@ -95,15 +96,20 @@ def address_bytes(pub_key: bytes) -> bytes:
     return hashlib.sha256(pub_key).digest()[:ADDRESS_LEN]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def address_of(pub_key: bytes) -> str:
     """The bech32 address (``mg1...``) of an ed25519 public key."""
     return bech32_encode(HRP, address_bytes(pub_key))
 
 
+# Addresses recur in every transaction and event, and bech32 in pure Python
+# costs more than an ed25519 verification: memoise both directions.
+@functools.lru_cache(maxsize=1 << 16)
 def encode_address(raw: bytes) -> str:
     return bech32_encode(HRP, raw)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def decode_address(text: str) -> bytes:
     """Parse a bech32 ``mg`` address into its 20 bytes; raises AddressError."""
     hrp, raw = bech32_decode(text)

@@ -132,7 +132,9 @@ def test_non_membership_proof_verifies_against_next_header(node: LocalnetRunner)
     proof = _decode_proof(resp)
     assert proof.WhichOneof("proof") == "nonexist"
     assert ics23.verify_non_membership(ics23.SMT_SPEC, root, proof, key)
-    faucet_key = balance_key(decode_address(mgrid(node, "keys", "show", "faucet")["address"]), "ugrid")
+    faucet_key = balance_key(
+        decode_address(mgrid(node, "keys", "show", "faucet")["address"]), "ugrid"
+    )
     assert not ics23.verify_non_membership(ics23.SMT_SPEC, root, proof, faucet_key)
     bad_root = bytes([root[0] ^ 1]) + root[1:]
     assert not ics23.verify_non_membership(ics23.SMT_SPEC, bad_root, proof, key)

@@ -32,8 +32,8 @@ $(COMETBFT): Makefile
 app/pb/.stamp: $(PROTOS) $(VENV)/.installed
 	$(PY) proto/gen.py $(COMETBFT_VERSION)
 
-localnet: install ## Start a 4-validator localnet (python -m localnet up)
-	$(PY) -m localnet up
+localnet: install ## Start a 4-validator localnet (python -m localnet up $$LOCALNET_ARGS)
+	$(PY) -m localnet up $(LOCALNET_ARGS)
 
 localnet-stop: ## Stop the localnet started by `make localnet`
 	@test -x $(PY) && $(PY) -m localnet down || true

@@ -68,7 +68,7 @@ def main() -> None:
     gogo_version = required_version(comet / "go.mod", "github.com/cosmos/gogoproto")
     gogo = go_module_dir(f"github.com/cosmos/gogoproto@{gogo_version}")
 
-    import grpc_tools  # noqa: PLC0415  (only needed at build time)
+    import grpc_tools  # only needed at build time
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     comet_protos = sorted((comet / "proto").rglob("*.proto"))
@@ -96,7 +96,9 @@ def main() -> None:
         for name in names:
             if name.endswith((".py", ".pyi")):
                 rewrite_imports(d / name)
-    (tmp / "__init__.py").write_text('"""Generated protobuf code (git-ignored; see proto/gen.py)."""\n')
+    (tmp / "__init__.py").write_text(
+        '"""Generated protobuf code (git-ignored; see proto/gen.py)."""\n'
+    )
     (tmp / ".stamp").write_text(fingerprint)
     old = OUT.with_name("pb.old")
     if old.exists():

@@ -54,6 +54,7 @@ from typing import Any, TextIO
 
 from app.coins import Coin, CoinError, parse_coin, parse_coins
 from app.crypto import AddressError, decode_address
+from app.pb.cosmos.ics23.v1 import proofs_pb2
 from clients.mgrid import chain as chainmod
 from clients.mgrid import tx as txmod
 from clients.mgrid.chain import ChainClient, ChainError, QueryError, RPCLike, TxResult
@@ -68,6 +69,7 @@ from clients.mgrid.keyring import (
     PassphraseError,
 )
 from clients.rpc import DEFAULT_NODE, RPC, NodeUnreachable, RPCError
+from ibc.commitment import ics23
 
 DEFAULT_KEYRING_DIR = "~/.mgrid/keyring"
 RPC_TIMEOUT_S = 30.0  # above CometBFT's 10 s timeout_broadcast_tx_commit
@@ -155,6 +157,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgrid",
+        allow_abbrev=False,
         description="Wallet of the microgrid chain: keys, transactions, queries.",
         epilog="Exit codes: 0 ok, 1 chain rejected / query error, 2 usage, "
         "3 node unreachable, 4 keyring error.",
@@ -165,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     def leaf(
         group: Any, name: str, func: Callable[[Session], int], help: str, **kw: Any
     ) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = group.add_parser(name, help=help, description=help, **kw)
+        p: argparse.ArgumentParser = group.add_parser(
+            name, help=help, description=help, allow_abbrev=False, **kw
+        )
         p.set_defaults(func=func)
         _add_global_options(p, top=False)
         return p
@@ -218,6 +223,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_height(p)
 
     leaf(commands, "status", cmd_status, "node, chain id, latest height")
+
+    # debug
+    debug = commands.add_parser("debug", help="offline tools for operators").add_subparsers(
+        dest="debug_command", metavar="SUBCOMMAND", required=True
+    )
+    p = leaf(
+        debug,
+        "verify-proof",
+        cmd_debug_verify_proof,
+        "check an ICS-23 proof against a root (exit 0: holds, 1: does not)",
+    )
+    p.add_argument("--spec", choices=sorted(ics23.SPECS), default="smt")
+    p.add_argument("--root", required=True, metavar="HEX", help="the commitment root (app hash)")
+    p.add_argument("--key", required=True, metavar="HEX")
+    p.add_argument("--value", metavar="HEX", help="omit to prove that the key is absent")
+    p.add_argument("--proof", required=True, metavar="HEX", help="a CommitmentProof, protobuf")
     return parser
 
 
@@ -537,6 +558,36 @@ def cmd_status(s: Session) -> int:
     }
     s.emit(data, "\n".join(f"{k}: {v}" for k, v in data.items()))
     return ExitCode.OK
+
+
+def _hex_arg(text: str, name: str) -> bytes:
+    try:
+        return bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise UsageError(f"{name} is not hex: {text[:40]!r}") from None
+
+
+def cmd_debug_verify_proof(s: Session) -> int:
+    a = s.args
+    root, key = _hex_arg(a.root, "--root"), _hex_arg(a.key, "--key")
+    raw_proof = _hex_arg(a.proof, "--proof")
+    spec = ics23.SPECS[a.spec]
+    try:
+        proof = proofs_pb2.CommitmentProof.FromString(raw_proof)
+    except Exception as exc:  # protobuf raises several types on garbage
+        raise UsageError(f"--proof does not decode as a CommitmentProof: {exc}") from None
+    if a.value is None:
+        what = "non-membership"
+        ok = ics23.verify_non_membership(spec, root, proof, key)
+    else:
+        what = "membership"
+        ok = ics23.verify_membership(spec, root, proof, key, _hex_arg(a.value, "--value"))
+    verdict = "holds" if ok else "does NOT hold"
+    s.emit(
+        {"valid": ok, "kind": what, "spec": a.spec},
+        f"{what} proof {verdict} ({a.spec} spec, root {root.hex().upper()})",
+    )
+    return ExitCode.OK if ok else ExitCode.CHAIN
 
 
 # -- entry point ------------------------------------------------------------------------------

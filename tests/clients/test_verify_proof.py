@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from app.pb.cosmos.ics23.v1 import proofs_pb2
-
 from clients.mgrid.cli import main
 
 REPO = Path(__file__).resolve().parents[2]

@@ -45,13 +45,13 @@ test-fast: install ## Run only the fast unit tests
 	$(PY) -m pytest -m 'not integration and not localnet'
 
 lint: install ## ruff (lint + format check) and mypy over app, ibc, clients, localnet
-	$(VENV)/bin/ruff check app ibc clients localnet tests proto/gen.py
-	$(VENV)/bin/ruff format --check app ibc clients localnet tests proto/gen.py
+	$(VENV)/bin/ruff check app ibc clients localnet tests bench proto/gen.py
+	$(VENV)/bin/ruff format --check app ibc clients localnet tests bench proto/gen.py
 	$(VENV)/bin/mypy app ibc clients localnet
 
 fmt: install ## Format the code with ruff
-	$(VENV)/bin/ruff format app ibc clients localnet tests proto/gen.py
-	$(VENV)/bin/ruff check --fix app ibc clients localnet tests proto/gen.py
+	$(VENV)/bin/ruff format app ibc clients localnet tests bench proto/gen.py
+	$(VENV)/bin/ruff check --fix app ibc clients localnet tests bench proto/gen.py
 
 clean: ## Remove generated code and build outputs (keeps .venv and bin)
 	rm -rf app/pb build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import nacl.signing  # noqa: E402
+import nacl.signing
 
-from app.chain import Chain  # noqa: E402
-from app.crypto import PrivateKey  # noqa: E402
-from app.genesis import default_app_state  # noqa: E402
-from app.store import Store  # noqa: E402
-from tests.support.txs import send_tx  # noqa: E402
+from app.chain import Chain
+from app.crypto import PrivateKey
+from app.genesis import default_app_state
+from app.store import Store
+from tests.support.txs import send_tx
 
 
 def main() -> None:

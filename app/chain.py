@@ -37,7 +37,6 @@ from app.errors import (
     ErrTxTimeout,
     ErrTxTooLarge,
     ErrUnauthorized,
-    ErrUnknownMessage,
     ErrUnknownQuery,
     ErrWrongChainId,
 )
@@ -46,7 +45,7 @@ from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import genesis as bank_genesis
 from app.modules.bank import keeper as bank_keeper
 from app.pb.cosmos.ics23.v1 import proofs_pb2
-from app.router import MSG_ROUTES, QUERY_ROUTES
+from app.router import MSG_ROUTES, QUERY_ROUTES, validate_messages
 from app.store import Store, StoreError
 from app.tx import codec
 
@@ -239,21 +238,7 @@ class Chain:
             raise ErrTxTimeout(f"block height {ctx.height} > timeout height {body.timeout_height}")
         if len(body.memo) > codec.MAX_MEMO_CHARS:
             raise ErrMemoTooLarge(f"{len(body.memo)} chars, limit {codec.MAX_MEMO_CHARS}")
-        if not body.messages:
-            raise ErrInvalidRequest("tx has no messages")
-        if len(body.messages) > codec.MAX_MSGS_PER_TX:
-            raise ErrInvalidRequest(
-                f"tx has {len(body.messages)} messages, limit {codec.MAX_MSGS_PER_TX}"
-            )
-        for i, msg in enumerate(body.messages):
-            name = msg.WhichOneof("sum")
-            route = MSG_ROUTES.get(name or "")
-            if route is None:
-                raise ErrUnknownMessage(f"message {i} has no known type")
-            try:
-                route.validate_basic(getattr(msg, name))  # type: ignore[arg-type]
-            except ABCIError as err:
-                raise type(err)(f"message {i} ({name}): {err.detail}") from None
+        validate_messages(body.messages, codec.MAX_MSGS_PER_TX)
         params = bank_keeper.get_params(ctx.kv)
         fee = self._parse_fee(body, params.denom, int(params.min_fee))
         account = auth_keeper.get_account(ctx.kv, signer)

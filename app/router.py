@@ -9,7 +9,7 @@ Cosmos SDK) and the app's gRPC server, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 
 from app.context import Context
+from app.errors import ABCIError, ErrInvalidRequest, ErrUnknownMessage
 from app.kv import KV
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import msgs as bank_msgs
@@ -36,6 +37,26 @@ class MsgRoute:
 MSG_ROUTES: dict[str, MsgRoute] = {
     "send": MsgRoute("bank", "send", bank_msgs.validate_send, bank_msgs.handle_send),
 }
+
+
+def validate_messages(messages: Sequence[Any], limit: int) -> None:
+    """Stateless checks of a transaction's messages, shared by CheckTx and the wallet.
+
+    Raises the message's own registered error, prefixed with its index.
+    """
+    if not messages:
+        raise ErrInvalidRequest("tx has no messages")
+    if len(messages) > limit:
+        raise ErrInvalidRequest(f"tx has {len(messages)} messages, limit {limit}")
+    for i, msg in enumerate(messages):
+        name = msg.WhichOneof("sum")
+        route = MSG_ROUTES.get(name or "")
+        if route is None:
+            raise ErrUnknownMessage(f"message {i} has no known type")
+        try:
+            route.validate_basic(getattr(msg, name))
+        except ABCIError as err:
+            raise type(err)(f"message {i} ({name}): {err.detail}") from None
 
 
 @dataclass(frozen=True, slots=True)

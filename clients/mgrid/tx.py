@@ -59,8 +59,6 @@ def build_body(signer: str, messages: Sequence[tx_pb2.Msg], params: TxParams) ->
         raise TxBuildError(f"timeout height {params.timeout_height} is outside 0..{MAX_UINT64}")
     if len(params.memo) > codec.MAX_MEMO_CHARS:
         raise TxBuildError(f"memo is {len(params.memo)} characters, limit {codec.MAX_MEMO_CHARS}")
-    if not 1 <= len(messages) <= codec.MAX_MSGS_PER_TX:
-        raise TxBuildError(f"a tx carries 1..{codec.MAX_MSGS_PER_TX} messages, got {len(messages)}")
     validate_messages(messages)
     return tx_pb2.TxBody(
         chain_id=params.chain_id,
@@ -77,17 +75,12 @@ def validate_messages(messages: Sequence[tx_pb2.Msg]) -> None:
     """Run each message's stateless ``validate_basic``, as CheckTx will."""
     # Imported here so that key management never loads the state machine.
     from app.errors import ABCIError
-    from app.router import MSG_ROUTES
+    from app.router import validate_messages as chain_validate
 
-    for i, msg in enumerate(messages):
-        name = msg.WhichOneof("sum")
-        route = MSG_ROUTES.get(name or "")
-        if route is None:
-            raise TxBuildError(f"message {i} has no known type")
-        try:
-            route.validate_basic(getattr(msg, name))  # type: ignore[arg-type]
-        except ABCIError as err:
-            raise TxBuildError(f"message {i} ({name}): {err.log}") from None
+    try:
+        chain_validate(messages, codec.MAX_MSGS_PER_TX)
+    except ABCIError as err:
+        raise TxBuildError(err.log) from None
 
 
 def sign(body: tx_pb2.TxBody, key: crypto.PrivateKey) -> codec.DecodedTx:

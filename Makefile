@@ -32,7 +32,7 @@ $(COMETBFT): Makefile
 app/pb/.stamp: $(PROTOS) $(VENV)/.installed
 	$(PY) proto/gen.py $(COMETBFT_VERSION)
 
-localnet: install ## Start a 4-validator localnet (python -m localnet up $$LOCALNET_ARGS)
+localnet: install ## Start a 4-validator localnet (extra options: LOCALNET_ARGS="--block-time 0.5")
 	$(PY) -m localnet up $(LOCALNET_ARGS)
 
 localnet-stop: ## Stop the localnet started by `make localnet`

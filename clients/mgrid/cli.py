@@ -224,6 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     leaf(commands, "status", cmd_status, "node, chain id, latest height")
 
+    # market (offline tools)
+    market = commands.add_parser("market", help="market tools").add_subparsers(
+        dest="market_command", metavar="SUBCOMMAND", required=True
+    )
+    p = leaf(
+        market,
+        "clear",
+        cmd_market_clear,
+        "clear an order book offline with the chain's own clearing function",
+    )
+    p.add_argument(
+        "--mechanism",
+        required=True,
+        choices=["uniform", "discriminatory", "mcafee", "vcg", "sdr"],
+    )
+    p.add_argument("--k", help="k of the k-double auction: 0.5 or 1/2 (default 1/2)")
+    p.add_argument(
+        "--orders", required=True, metavar="FILE", help="JSON list of orders ('-': stdin)"
+    )
+    p.add_argument(
+        "--network", metavar="FILE", help="JSON radial network (buses, lines, capacities)"
+    )
+    p.add_argument("--params", metavar="FILE", help="JSON tariffs and price bounds")
+
     # debug
     debug = commands.add_parser("debug", help="offline tools for operators").add_subparsers(
         dest="debug_command", metavar="SUBCOMMAND", required=True
@@ -557,6 +581,44 @@ def cmd_status(s: Session) -> int:
         "catching_up": bool(sync.get("catching_up")),
     }
     s.emit(data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+    return ExitCode.OK
+
+
+def _read_json_file(path: str | None, flag: str) -> Any:
+    if path is None:
+        return None
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {path} is not JSON: {exc}") from None
+
+
+def cmd_market_clear(s: Session) -> int:
+    from app.modules.market.cli import clear_from_json
+
+    a = s.args
+    try:
+        result = clear_from_json(
+            _read_json_file(a.orders, "--orders"),
+            a.mechanism,
+            a.k,
+            _read_json_file(a.network, "--network"),
+            _read_json_file(a.params, "--params"),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    trades = "\n".join(
+        f"  {t['buy_id']} <- {t['sell_id']}: {t['quantity']} Wh at {t['price']}/kWh = {t['amount']}"
+        for t in result["trades"]
+    )
+    s.emit(
+        result,
+        f"mechanism: {result['mechanism']}\nclearing price: {result['clearing_price']}\n"
+        f"matched: {result['matched_quantity']} Wh\ntrades:\n{trades or '  (none)'}",
+    )
     return ExitCode.OK
 
 

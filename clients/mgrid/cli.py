@@ -54,6 +54,7 @@ from typing import Any, TextIO
 
 from app.coins import Coin, CoinError, parse_coin, parse_coins
 from app.crypto import AddressError, decode_address
+from app.modules.market import MECHANISMS
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from clients.mgrid import chain as chainmod
 from clients.mgrid import tx as txmod
@@ -234,11 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_market_clear,
         "clear an order book offline with the chain's own clearing function",
     )
-    p.add_argument(
-        "--mechanism",
-        required=True,
-        choices=["uniform", "discriminatory", "mcafee", "vcg", "sdr"],
-    )
+    p.add_argument("--mechanism", required=True, choices=MECHANISMS)
     p.add_argument("--k", help="k of the k-double auction: 0.5 or 1/2 (default 1/2)")
     p.add_argument(
         "--orders", required=True, metavar="FILE", help="JSON list of orders ('-': stdin)"

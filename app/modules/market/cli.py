@@ -1,9 +1,9 @@
 """Offline market clearing from JSON (issue 3 item 8): what-if runs and audits.
 
-The wallet wires ``mgrid market clear`` to ``clear_from_json``; it runs the
-very ``clear`` function the chain uses. Also runnable on its own:
+The wallet's ``mgrid market clear`` calls ``clear_from_json``, which runs the
+very ``clear`` function the chain uses:
 
-    python -m app.modules.market.cli --mechanism uniform --k 1/2 --orders orders.json \
+    mgrid market clear --mechanism uniform --k 1/2 --orders orders.json \
         [--network network.json] [--params params.json]
 
 Input formats
@@ -30,9 +30,7 @@ message names the item index and field.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from fractions import Fraction
 from typing import Any
 
@@ -241,40 +239,3 @@ def clear_from_json(
     network = None if network_json is None else parse_network(network_json)
     params = None if params_json is None else parse_params(params_json)
     return result_to_json(clear(orders, mech, network, params))
-
-
-def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    with open(path, encoding="utf-8") as fh:
-        return fh.read()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m app.modules.market.cli", description="Clear an order book offline."
-    )
-    parser.add_argument("--mechanism", required=True)
-    parser.add_argument("--k", default=None, help="decimal or fraction, e.g. 0.5 or 1/2")
-    parser.add_argument("--orders", required=True, help="JSON file ('-' = stdin)")
-    parser.add_argument("--network", default=None, help="JSON file")
-    parser.add_argument("--params", default=None, help="JSON file")
-    args = parser.parse_args(argv)
-    try:
-        out = clear_from_json(
-            _read(args.orders),
-            args.mechanism,
-            args.k,
-            None if args.network is None else _read(args.network),
-            None if args.params is None else _read(args.params),
-        )
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

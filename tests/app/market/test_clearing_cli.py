@@ -18,7 +18,8 @@ from app.modules.market import (
     Params,
     clear,
 )
-from app.modules.market.cli import clear_from_json, main, parse_k
+from app.modules.market.cli import clear_from_json, parse_k
+from clients.mgrid.cli import main
 
 ORDERS = [
     {"id": "B1", "side": "buy", "quantity": 300, "price": 220},
@@ -204,8 +205,9 @@ def test_function_level_checks():
 def test_main_writes_json(tmp_path, capsys):
     path = tmp_path / "orders.json"
     path.write_text(json.dumps(ORDERS))
-    assert main(["--mechanism", "discriminatory", "--orders", str(path)]) == 0
+    clear = ["--output", "json", "market", "clear", "--orders", str(path)]
+    assert main([*clear, "--mechanism", "discriminatory"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["matched_quantity"] == 500
-    assert main(["--mechanism", "nope", "--orders", str(path)]) == 2
-    assert "unknown 'nope'" in capsys.readouterr().err
+    assert main([*clear, "--mechanism", "nope"]) == 2
+    assert "'nope'" in capsys.readouterr().err

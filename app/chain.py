@@ -45,7 +45,7 @@ from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import genesis as bank_genesis
 from app.modules.bank import keeper as bank_keeper
 from app.pb.cosmos.ics23.v1 import proofs_pb2
-from app.router import MSG_ROUTES, QUERY_ROUTES, validate_messages
+from app.router import MSG_ROUTES, QUERY_ROUTES, QueryRoute, validate_messages
 from app.store import Store, StoreError
 from app.tx import codec
 
@@ -315,10 +315,18 @@ class Chain:
                 raise ErrInvalidRequest(
                     f"request does not decode as {route.request_type.__name__}: {exc}"
                 ) from None
-            response = route.handle(StoreView(self.store, version), request)
+            response, _ = self.query_typed(route, request, version)
             return QueryResult(value=response.SerializeToString(deterministic=True), height=version)
         except ABCIError as err:
             return QueryResult(err.code, err.codespace, err.log, height=height)
+
+    def query_typed(self, route: QueryRoute, request: Any, height: int = 0) -> tuple[Any, int]:
+        """Answer an already-decoded request (the gRPC path); returns (response, height).
+
+        Raises the query's ABCIError, as ``query`` reports it in a result.
+        """
+        version = self._query_version(height)
+        return route.handle(StoreView(self.store, version), request), version
 
     def _query_version(self, height: int) -> int:
         latest = self.store.version

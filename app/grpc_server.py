@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from app.chain import Chain
+from app.errors import ABCIError
 from app.router import QUERY_ROUTES, QueryRoute
 
 log = logging.getLogger("mgrid.grpc")
@@ -33,14 +34,14 @@ def _unary(chain: Chain, route: QueryRoute) -> Any:
                     context.abort(
                         grpc.StatusCode.INVALID_ARGUMENT, f"bad {HEIGHT_HEADER}: {value!r}"
                     )
-        result = chain.query(route.path, request.SerializeToString(), height)
-        context.set_trailing_metadata(((HEIGHT_HEADER, str(result.height)),))
-        if result.code:
+        try:
+            response, version = chain.query_typed(route, request, height)
+        except ABCIError as err:
             context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"{result.codespace}/{result.code}: {result.log}",
+                grpc.StatusCode.INVALID_ARGUMENT, f"{err.codespace}/{err.code}: {err.log}"
             )
-        return route.response_type.FromString(result.value)
+        context.set_trailing_metadata(((HEIGHT_HEADER, str(version)),))
+        return response
 
     return grpc.unary_unary_rpc_method_handler(
         call,

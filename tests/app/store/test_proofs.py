@@ -5,7 +5,6 @@ verifier, ibc.commitment.ics23.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from pathlib import Path
 
@@ -16,14 +15,7 @@ from hypothesis import strategies as st
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from app.store import ProofUnavailable, Store
 from ibc.commitment.ics23 import SMT_SPEC, verify_membership, verify_non_membership
-
-
-def sha(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def leaf(key: bytes, value: bytes) -> bytes:
-    return sha(b"\x00" + sha(key) + sha(value))
+from tests.support.smt import leaf, sha
 
 
 def exists(s: Store, key: bytes, value: bytes, version: int | None = None) -> bool:

@@ -14,20 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.store import Store
-
-ZERO = bytes(32)
-
-
-def sha(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def leaf(key: bytes, value: bytes) -> bytes:
-    return sha(b"\x00" + sha(key) + sha(value))
-
-
-def inner(left: bytes, right: bytes) -> bytes:
-    return sha(b"\x01" + left + right)
+from tests.support.smt import ZERO, inner, leaf, sha
 
 
 def bits(key: bytes, n: int) -> str:

@@ -36,9 +36,5 @@ class Context:
         self.events.append(Event(type_, tuple((k, str(v)) for k, v in attributes.items())))
 
     def branch(self) -> Context:
-        """A context whose writes and events are kept apart until ``merge``."""
+        """A context whose writes (``kv.write()``) and events stay apart until taken."""
         return Context(self.kv.branch(), self.height, self.time_ns, self.chain_id, self.mode)
-
-    def merge(self, child: Context) -> None:
-        child.kv.write()
-        self.events.extend(child.events)

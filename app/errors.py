@@ -45,11 +45,6 @@ def register(codespace: str, code: int, description: str) -> type[ABCIError]:
     return cls
 
 
-def registered() -> dict[tuple[str, int], type[ABCIError]]:
-    """All registered errors, for documentation and clients."""
-    return dict(_REGISTRY)
-
-
 # Errors of the transaction envelope and of requests ("tx" codespace).
 ErrTxDecode = register("tx", 2, "tx decode error")
 ErrInvalidSequence = register("tx", 3, "invalid sequence")

@@ -24,17 +24,6 @@ class KV(Protocol):
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
 
-def prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest key greater than every key starting with prefix (None: no bound)."""
-    p = bytearray(prefix)
-    while p:
-        if p[-1] != 0xFF:
-            p[-1] += 1
-            return bytes(p)
-        p.pop()
-    return None
-
-
 class StoreView:
     """Read-only view of one committed version of the store (None = latest)."""
 

@@ -54,7 +54,17 @@ log = logging.getLogger("mgrid.chain")
 META_CHAIN_ID = b"chain_id"
 META_BLOCK_TIME = b"block_time_ns"
 STORE_KEY_PATH = "/store/key"
-SIG_CACHE_SIZE = 200_000
+TX_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class _Seen:
+    """A transaction already decoded (and maybe verified) by this process."""
+
+    __slots__ = ("sig_ok", "tx")
+
+    def __init__(self, tx: codec.DecodedTx):
+        self.tx = tx
+        self.sig_ok: bool | None = None
 
 
 class GenesisError(ValueError):
@@ -97,7 +107,11 @@ class Chain:
         self.check_invariants = check_invariants
         self.block_kv = CacheKV(StoreView(store))
         self.check_kv = CacheKV(StoreView(store))
-        self._verified: dict[bytes, bool] = {}
+        # Decoding and signature checks depend only on the tx bytes, so what
+        # CheckTx or ProcessProposal learnt is reused by Recheck and
+        # FinalizeBlock instead of parsing and verifying the same bytes again.
+        self._seen: dict[bytes, _Seen] = {}
+        self._seen_bytes = 0
         self._block_time_ns = 0
         self._pending_meta: dict[bytes, bytes] = {}
         raw_chain_id = store.get_meta(META_CHAIN_ID)
@@ -189,12 +203,11 @@ class Chain:
         ctx.kv.write()
         return TxResult(events=ctx.events)
 
-    @staticmethod
-    def well_formed(raw: bytes) -> bool:
+    def well_formed(self, raw: bytes) -> bool:
         """Stateless check used by Prepare/ProcessProposal: the bytes decode as a tx."""
         try:
-            codec.decode_tx(raw)
-        except codec.TxDecodeError:
+            self._decode(raw)
+        except ABCIError:
             return False
         return True
 
@@ -214,14 +227,23 @@ class Chain:
         msgs.kv.write()
         return TxResult(events=ante.events + msgs.events)
 
-    @staticmethod
-    def _decode(raw: bytes) -> codec.DecodedTx:
+    def _decode(self, raw: bytes) -> codec.DecodedTx:
+        seen = self._seen.get(raw)
+        if seen is not None:
+            return seen.tx
         if len(raw) > codec.MAX_TX_BYTES:
             raise ErrTxTooLarge(f"{len(raw)} bytes, limit {codec.MAX_TX_BYTES}")
         try:
-            return codec.decode_tx(raw)
+            tx = codec.decode_tx(raw)
         except codec.TxDecodeError as exc:
             raise ErrTxDecode(str(exc)) from None
+        self._seen[raw] = _Seen(tx)
+        self._seen_bytes += len(raw)
+        while self._seen_bytes > TX_CACHE_BYTES:  # forget the oldest first
+            oldest = next(iter(self._seen))
+            self._seen_bytes -= len(oldest)
+            del self._seen[oldest]
+        return tx
 
     def _ante(self, ctx: Context, tx: codec.DecodedTx) -> bytes:
         """Envelope checks, then fee and sequence. Returns the signer's address."""
@@ -278,16 +300,12 @@ class Chain:
         return fee
 
     def _signature_ok(self, tx: codec.DecodedTx) -> bool:
-        # A signature's validity depends only on the tx bytes, so the result of
-        # CheckTx can be reused by Recheck and FinalizeBlock.
-        cached = self._verified.get(tx.hash)
-        if cached is not None:
-            return cached
-        ok = crypto.verify(tx.pub_key, tx.body_bytes, tx.signature)
-        if len(self._verified) >= SIG_CACHE_SIZE:
-            del self._verified[next(iter(self._verified))]
-        self._verified[tx.hash] = ok
-        return ok
+        seen = self._seen.get(tx.raw)
+        if seen is None:  # evicted since decoding: verify without remembering
+            return crypto.verify(tx.pub_key, tx.body_bytes, tx.signature)
+        if seen.sig_ok is None:
+            seen.sig_ok = crypto.verify(tx.pub_key, tx.body_bytes, tx.signature)
+        return seen.sig_ok
 
     @staticmethod
     def _run_msgs(ctx: Context, tx: codec.DecodedTx, signer: bytes) -> None:

@@ -44,6 +44,9 @@ from app.kv import CacheKV, StoreView
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import genesis as bank_genesis
 from app.modules.bank import keeper as bank_keeper
+from app.modules.market import genesis as market_genesis
+from app.modules.market import keeper as market_keeper
+from app.modules.registry import genesis as registry_genesis
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from app.router import MSG_ROUTES, QUERY_ROUTES, QueryRoute, validate_messages
 from app.store import Store, StoreError
@@ -55,6 +58,15 @@ META_CHAIN_ID = b"chain_id"
 META_BLOCK_TIME = b"block_time_ns"
 STORE_KEY_PATH = "/store/key"
 TX_CACHE_BYTES = 64 * 1024 * 1024
+
+# app_state sections, applied in this order (later modules read earlier ones).
+# "auth" is accepted for Cosmos-shaped genesis files; accounts are created by
+# their first transaction, so it carries nothing yet.
+GENESIS_SECTIONS = (
+    ("bank", bank_genesis.init_genesis),
+    ("registry", registry_genesis.init_genesis),
+    ("market", market_genesis.init_genesis),
+)
 
 
 class _Seen:
@@ -141,19 +153,25 @@ class Chain:
             raise GenesisError(f"app_state is not JSON: {exc}") from None
         if not isinstance(state, dict):
             raise GenesisError("app_state must be a JSON object")
-        unknown = set(state) - {"bank", "auth"}
+        unknown = set(state) - {name for name, _ in GENESIS_SECTIONS} - {"auth"}
         if unknown:
             raise GenesisError(f"unknown app_state sections {sorted(unknown)}")
         self.chain_id = chain_id
         self.block_kv = CacheKV(StoreView(self.store))
         ctx = Context(self.block_kv, 0, time_ns, chain_id, Mode.DELIVER)
-        try:
-            bank_genesis.init_genesis(ctx, state.get("bank", {}))
-        except (ABCIError, bank_genesis.GenesisError) as exc:
-            raise GenesisError(str(exc) if not isinstance(exc, ABCIError) else exc.log) from None
+        for name, init_genesis in GENESIS_SECTIONS:
+            section = state.get(name, {})
+            if not isinstance(section, dict):
+                raise GenesisError(f"app_state.{name} must be a JSON object")
+            try:
+                init_genesis(ctx, section)
+            except ABCIError as exc:
+                raise GenesisError(f"{name}: {exc.log}") from None
+            except ValueError as exc:  # each module's GenesisError names the field
+                raise GenesisError(str(exc)) from None
         self._pending_meta[META_CHAIN_ID] = chain_id.encode()
         if self.check_invariants:
-            bank_keeper.check_invariants(self.block_kv)
+            self._check_invariants()
         # Transactions may arrive before block 1 is committed: check them
         # against the genesis state (a copy, so block 1 does not leak in).
         genesis = CacheKV(StoreView(self.store))
@@ -166,11 +184,16 @@ class Chain:
             raise RuntimeError(f"block height {height} != committed height + 1 ({self.height + 1})")
         ctx = Context(self.block_kv, height, time_ns, self.chain_id, Mode.DELIVER)
         results = [self._run_tx(ctx, raw) for raw in txs]
+        market_keeper.end_block(ctx)
         if self.check_invariants:
-            bank_keeper.check_invariants(self.block_kv)
+            self._check_invariants()
         self._block_time_ns = time_ns
         app_hash = self.store.stage(self.block_kv.writes)
         return BlockResult(results, ctx.events, app_hash)
+
+    def _check_invariants(self) -> None:
+        bank_keeper.check_invariants(self.block_kv)
+        market_keeper.check_invariants(self.block_kv)
 
     def commit(self) -> int:
         """Persist the block in one atomic batch; returns the new height."""

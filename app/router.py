@@ -22,8 +22,14 @@ from app.kv import KV
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import msgs as bank_msgs
 from app.modules.bank import queries as bank_queries
+from app.modules.market import msgs as market_msgs
+from app.modules.market import queries as market_queries
+from app.modules.registry import msgs as registry_msgs
+from app.modules.registry import queries as registry_queries
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.market.v1 import market_pb2
+from app.pb.mgrid.registry.v1 import registry_pb2
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +40,26 @@ class MsgRoute:
     handle: Callable[[Context, bytes, Any], None]
 
 
+def _routes(module: str, impl: Any, names: Sequence[str]) -> dict[str, MsgRoute]:
+    """Routes for oneof fields ``names``: ``impl.validate_<name>`` and ``impl.handle_<name>``."""
+    return {
+        name: MsgRoute(module, name, getattr(impl, f"validate_{name}"), getattr(impl, f"handle_{name}"))
+        for name in names
+    }
+
+
 MSG_ROUTES: dict[str, MsgRoute] = {
-    "send": MsgRoute("bank", "send", bank_msgs.validate_send, bank_msgs.handle_send),
+    **_routes("bank", bank_msgs, ["send"]),
+    **_routes(
+        "registry",
+        registry_msgs,
+        ["apply", "approve", "reject", "set_suspended", "register_meter", "revoke_meter"],
+    ),
+    **_routes(
+        "market",
+        market_msgs,
+        ["place_order", "cancel_order", "update_params", "publish_forecast"],
+    ),
 }
 
 
@@ -91,5 +115,7 @@ QUERY_ROUTES: dict[str, QueryRoute] = {
     for r in (
         *_service_routes(auth_pb2.DESCRIPTOR, auth_keeper.Queries()),
         *_service_routes(bank_pb2.DESCRIPTOR, bank_queries.Queries()),
+        *_service_routes(registry_pb2.DESCRIPTOR, registry_queries.Queries()),
+        *_service_routes(market_pb2.DESCRIPTOR, market_queries.Queries()),
     )
 }

@@ -4,3 +4,5 @@ assigned here so that no two modules can collide."""
 
 PREFIX_AUTH = b"\x01"
 PREFIX_BANK = b"\x02"
+PREFIX_REGISTRY = b"\x03"
+PREFIX_MARKET = b"\x04"

@@ -1,0 +1,1 @@
+"""Registry: participants, their buses and meters, and the chain's authorities."""

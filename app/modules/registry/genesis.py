@@ -1,0 +1,15 @@
+"""Registry genesis (skeleton; being written)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.context import Context
+
+
+class GenesisError(ValueError):
+    """The registry section of app_state is invalid; the message names the field."""
+
+
+def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
+    raise NotImplementedError

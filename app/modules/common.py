@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from app import coins, crypto
-from app.errors import ErrInvalidAddress, ErrInvalidCoins
+from app.errors import ErrInvalidAddress, ErrInvalidCoins, ErrInvalidRequest
+from app.kv import KV
 from app.pb.mgrid.base.v1 import coin_pb2
 
 
@@ -37,3 +38,31 @@ def parse_positive_coins(
     if not out:
         raise ErrInvalidCoins(f"{field}: no coins")
     return out
+
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+def page(
+    kv: KV, prefix: bytes, page_key: bytes, limit: int
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """One page of ``prefix``'s entries in key order, from ``page_key`` (inclusive).
+
+    ``page_key`` is empty for the first page, else the ``next_key`` the
+    previous page returned; ``limit`` 0 means DEFAULT_PAGE. Returns the
+    entries and the key of the next entry (empty when there is none).
+    """
+    if limit > MAX_PAGE:
+        raise ErrInvalidRequest(f"limit {limit} exceeds the maximum page size {MAX_PAGE}")
+    if page_key and not page_key.startswith(prefix):
+        raise ErrInvalidRequest("page_key does not belong to this query")
+    limit = limit or DEFAULT_PAGE
+    out: list[tuple[bytes, bytes]] = []
+    for key, value in kv.iterate(prefix):
+        if key < page_key:
+            continue
+        if len(out) == limit:
+            return out, key
+        out.append((key, value))
+    return out, b""

@@ -7,11 +7,16 @@ types are read from the generated descriptors, never typed by hand. A
 non-zero response code becomes a QueryError carrying codespace, code and log.
 
 Broadcasting returns a TxResult, the same record for ``sync`` (CheckTx only)
-and ``commit`` (CheckTx, then the result in a block) modes.
+and ``commit`` (CheckTx, then the result in a block) modes; in commit mode it
+keeps the events of the executed transaction (the market's
+``market_place_order`` carries the new order's id).
+
+List queries answer one page at a time; ``pages`` walks them to the end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +27,8 @@ from app import coins
 from app.coins import Coin
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.market.v1 import market_pb2
+from app.pb.mgrid.registry.v1 import registry_pb2
 
 BROADCAST_MODES = ("sync", "commit")
 
@@ -74,12 +81,28 @@ class BankParams:
 
 
 @dataclass(frozen=True, slots=True)
+class TxEvent:
+    """An ABCI event of an executed transaction: a type and ordered attributes."""
+
+    type: str
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def get(self, key: str) -> str | None:
+        """The value of the first attribute named ``key``, or None."""
+        return next((v for k, v in self.attributes if k == key), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "attributes": [{"key": k, "value": v} for k, v in self.attributes]}
+
+
+@dataclass(frozen=True, slots=True)
 class TxResult:
     """The outcome of a broadcast.
 
     ``phase`` says where ``code`` comes from: ``check`` (CheckTx: the mempool
     refused it, or accepted it in sync mode) or ``block`` (the result of its
     execution in block ``height``). ``height`` is 0 when not yet in a block.
+    ``events`` are those of the execution in the block (none before).
     """
 
     txhash: str
@@ -88,10 +111,16 @@ class TxResult:
     codespace: str
     log: str
     phase: str
+    events: tuple[TxEvent, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.code == 0
+
+    def attribute(self, event_type: str, key: str) -> list[str]:
+        """Values of attribute ``key`` in every event of ``event_type``, in order."""
+        values = (e.get(key) for e in self.events if e.type == event_type)
+        return [v for v in values if v is not None]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +130,7 @@ class TxResult:
             "codespace": self.codespace,
             "log": self.log,
             "phase": self.phase,
+            "events": [e.to_json() for e in self.events],
         }
 
 
@@ -201,7 +231,30 @@ def parse_broadcast(mode: str, result: dict[str, Any], local_hash: str) -> TxRes
         return TxResult(txhash, 0, code, codespace, log, phase="check")
     # CometBFT v0.38 calls it tx_result; v0.34/0.37 said deliver_tx.
     executed = result.get("tx_result") or result.get("deliver_tx") or {}
-    return TxResult(txhash, int(result.get("height") or 0), *_code_log(executed), phase="block")
+    return TxResult(
+        txhash,
+        int(result.get("height") or 0),
+        *_code_log(executed),
+        phase="block",
+        events=_events(executed.get("events") or []),
+    )
+
+
+def _events(raw: list[dict[str, Any]]) -> tuple[TxEvent, ...]:
+    """Events as CometBFT v0.38 renders them: ``{type, attributes: [{key, value, index}]}``."""
+    try:
+        return tuple(
+            TxEvent(
+                str(e["type"]),
+                tuple(
+                    (str(a.get("key") or ""), str(a.get("value") or ""))
+                    for a in e.get("attributes") or []
+                ),
+            )
+            for e in raw
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ChainError(f"the node returned malformed events: {exc!r}") from None
 
 
 def _code_log(part: dict[str, Any]) -> tuple[int, str, str]:

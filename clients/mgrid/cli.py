@@ -43,117 +43,38 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import IntEnum
-from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import Any
 
-from app.coins import Coin, CoinError, parse_coin, parse_coins
-from app.crypto import AddressError, decode_address
+from app.coins import Coin, CoinError, parse_coins
 from app.modules.market import MECHANISMS
 from app.pb.cosmos.ics23.v1 import proofs_pb2
-from clients.mgrid import chain as chainmod
+from clients.mgrid import cmd_market, cmd_registry
 from clients.mgrid import tx as txmod
-from clients.mgrid.chain import ChainClient, ChainError, QueryError, RPCLike, TxResult
-from clients.mgrid.keyring import (
-    BACKENDS,
-    InvalidKeyName,
-    KeyInfo,
-    KeyNotFound,
-    Keyring,
-    KeyringError,
-    Passphrase,
-    PassphraseError,
+from clients.mgrid.chain import ChainError, QueryError
+from clients.mgrid.keyring import InvalidKeyName, KeyInfo, KeyNotFound, KeyringError
+from clients.mgrid.session import (
+    Declined,
+    Env,
+    ExitCode,
+    Session,
+    UsageError,
+    add_global_options,
+    add_height,
+    add_tx_flags,
+    group,
+    leaf,
+    parse_address,
+    parse_hex,
+    read_json_file,
+    sign_and_broadcast,
 )
-from clients.rpc import DEFAULT_NODE, RPC, NodeUnreachable, RPCError
+from clients.rpc import NodeUnreachable, RPCError
 from ibc.commitment import ics23
 
-DEFAULT_KEYRING_DIR = "~/.mgrid/keyring"
-RPC_TIMEOUT_S = 30.0  # above CometBFT's 10 s timeout_broadcast_tx_commit
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    CHAIN = 1
-    USAGE = 2
-    NODE_UNREACHABLE = 3
-    KEYRING = 4
-
-
-class UsageError(Exception):
-    """The command line asks for something that cannot be done as written."""
-
-
-class Declined(Exception):
-    """The person answered no at a confirmation prompt."""
-
-
-def _default_confirm(prompt: str) -> bool:
-    return input(f"{prompt} [y/N]: ").strip().lower() in ("y", "yes")
-
-
-@dataclass
-class Env:
-    """Everything the CLI touches outside its arguments, so tests can substitute it."""
-
-    rpc_factory: Callable[[str], RPCLike] = lambda node: RPC(node, timeout=RPC_TIMEOUT_S)
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    interactive: bool = field(default_factory=lambda: sys.stdin.isatty())
-    getpass: Callable[[str], str] = getpass.getpass
-    # Confirmation hook: asked before signing (unless --yes) when interactive.
-    confirm: Callable[[str], bool] = _default_confirm
-
-
-# -- argument parsing ----------------------------------------------------------------------
-
-
-def _uint(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= txmod.MAX_UINT64:
-        raise argparse.ArgumentTypeError(f"{text} is outside 0..2^64-1")
-    return value
-
-
-def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """Global options; on subcommands they default to SUPPRESS so that only a
-    value actually given there overrides the one given before the command."""
-
-    def default(value: Any) -> Any:
-        return value if top else argparse.SUPPRESS
-
-    g = parser.add_argument_group("global options")
-    g.add_argument(
-        "--node", metavar="URL", default=default(DEFAULT_NODE), help=f"default {DEFAULT_NODE}"
-    )
-    g.add_argument("--chain-id", default=default(None), help="default: from the node's /status")
-    g.add_argument(
-        "--keyring-dir",
-        metavar="DIR",
-        default=default(DEFAULT_KEYRING_DIR),
-        help=f"default {DEFAULT_KEYRING_DIR}",
-    )
-    g.add_argument(
-        "--keyring-backend",
-        choices=BACKENDS,
-        default=default("file"),
-        help="file (encrypted, default) or test (UNENCRYPTED, localnets only)",
-    )
-    g.add_argument("--output", "-o", choices=("text", "json"), default=default("text"))
-    g.add_argument(
-        "--passphrase-file",
-        metavar="FILE",
-        default=default(None),
-        help="read the keyring passphrase from the first line of FILE",
-    )
-
+__all__ = ["Env", "ExitCode", "build_parser", "main", "run"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -163,23 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 chain rejected / query error, 2 usage, "
         "3 node unreachable, 4 keyring error.",
     )
-    _add_global_options(parser, top=True)
+    add_global_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def leaf(
-        group: Any, name: str, func: Callable[[Session], int], help: str, **kw: Any
-    ) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = group.add_parser(
-            name, help=help, description=help, allow_abbrev=False, **kw
-        )
-        p.set_defaults(func=func)
-        _add_global_options(p, top=False)
-        return p
-
     # keys
-    keys = commands.add_parser("keys", help="manage the keyring").add_subparsers(
-        dest="keys_command", metavar="SUBCOMMAND", required=True
-    )
+    keys = group(commands, "keys", "manage the keyring", "keys_command")
     p = leaf(keys, "add", cmd_keys_add, "create a new key")
     p.add_argument("name")
     p = leaf(keys, "show", cmd_keys_show, "show a key's address and public key")
@@ -191,44 +100,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
     # tx
-    tx = commands.add_parser("tx", help="build, sign and broadcast transactions").add_subparsers(
-        dest="tx_module", metavar="MODULE", required=True
-    )
-    bank_tx = tx.add_parser("bank", help="bank transactions").add_subparsers(
-        dest="tx_command", metavar="SUBCOMMAND", required=True
-    )
+    tx = group(commands, "tx", "build, sign and broadcast transactions", "tx_module")
+    bank_tx = group(tx, "bank", "bank transactions", "tx_command")
     p = leaf(bank_tx, "send", cmd_tx_bank_send, "send coins from a key to an address")
-    p.add_argument("from_key", metavar="FROM_KEY", help="name of the sending key")
+    p.add_argument(
+        "from_key", metavar="FROM_KEY", help="name of the sending key (or give it as --from NAME)"
+    )
     p.add_argument("to_address", metavar="TO_ADDR")
     p.add_argument("amount", metavar="AMOUNT", help="e.g. 1000ugrid (comma-separate denoms)")
-    _add_tx_flags(p)
+    add_tx_flags(p, from_flag=False)
+    cmd_registry.add_tx_commands(group(tx, "registry", "registry transactions", "tx_command"))
+    cmd_market.add_tx_commands(group(tx, "market", "market transactions", "tx_command"))
 
     # query
-    query = commands.add_parser("query", aliases=["q"], help="query the chain").add_subparsers(
-        dest="query_module", metavar="MODULE", required=True
-    )
-    bank_q = query.add_parser("bank", help="balances, supply and params").add_subparsers(
-        dest="query_command", metavar="SUBCOMMAND", required=True
-    )
+    query = group(commands, "query", "query the chain", "query_module", aliases=["q"])
+    bank_q = group(query, "bank", "balances, supply and params", "query_command")
     p = leaf(bank_q, "balance", cmd_query_balance, "balance of one denom")
     p.add_argument("address", metavar="ADDR")
     p.add_argument("--denom", help="default: the chain's denom (bank params)")
-    _add_height(p)
+    add_height(p)
     p = leaf(bank_q, "balances", cmd_query_balances, "all balances of an address")
     p.add_argument("address", metavar="ADDR")
-    _add_height(p)
-    _add_height(leaf(bank_q, "total-supply", cmd_query_total_supply, "total supply per denom"))
-    _add_height(leaf(bank_q, "params", cmd_query_bank_params, "denom, min fee, fee collector"))
+    add_height(p)
+    add_height(leaf(bank_q, "total-supply", cmd_query_total_supply, "total supply per denom"))
+    add_height(leaf(bank_q, "params", cmd_query_bank_params, "denom, min fee, fee collector"))
     p = leaf(query, "account", cmd_query_account, "sequence, public key and balances")
     p.add_argument("address", metavar="ADDR")
-    _add_height(p)
+    add_height(p)
+    cmd_registry.add_query_commands(
+        group(query, "registry", "participants, meters, network, authorities", "query_command")
+    )
+    cmd_market.add_query_commands(
+        group(query, "market", "params, schedule, orders, intervals, trades", "query_command")
+    )
 
     leaf(commands, "status", cmd_status, "node, chain id, latest height")
 
-    # market (offline tools)
-    market = commands.add_parser("market", help="market tools").add_subparsers(
-        dest="market_command", metavar="SUBCOMMAND", required=True
-    )
+    # market tools
+    market = group(commands, "market", "market tools", "market_command")
     p = leaf(
         market,
         "clear",
@@ -244,11 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--network", metavar="FILE", help="JSON radial network (buses, lines, capacities)"
     )
     p.add_argument("--params", metavar="FILE", help="JSON tariffs and price bounds")
+    cmd_market.add_audit_command(market)
 
     # debug
-    debug = commands.add_parser("debug", help="offline tools for operators").add_subparsers(
-        dest="debug_command", metavar="SUBCOMMAND", required=True
-    )
+    debug = group(commands, "debug", "offline tools for operators", "debug_command")
     p = leaf(
         debug,
         "verify-proof",
@@ -263,102 +171,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_tx_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fees", metavar="COIN", help="e.g. 10ugrid (default: the chain's min fee)")
-    p.add_argument(
-        "--sequence", type=_uint, metavar="N", help="default: the account's sequence on chain"
-    )
-    p.add_argument(
-        "--timeout-height", type=_uint, metavar="H", default=0, help="0 (default): no timeout"
-    )
-    p.add_argument("--memo", default="")
-    p.add_argument("--broadcast-mode", choices=chainmod.BROADCAST_MODES, default="commit")
-    p.add_argument("--yes", "-y", action="store_true", help="sign without asking")
+def hoist_from(argv: Sequence[str]) -> list[str]:
+    """``tx bank send --from NAME TO AMOUNT`` as ``tx bank send NAME TO AMOUNT``.
 
-
-def _add_height(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--height", type=_uint, default=0, help="query at this height (0: latest)")
-
-
-# -- session: what one command invocation works with ----------------------------------------
-
-
-class Session:
-    def __init__(self, args: argparse.Namespace, env: Env):
-        self.args = args
-        self.env = env
-        self.json = args.output == "json"
-        self._rpc: RPCLike | None = None
-
-    @property
-    def rpc(self) -> RPCLike:
-        if self._rpc is None:
-            self._rpc = self.env.rpc_factory(self.args.node)
-        return self._rpc
-
-    @property
-    def chain(self) -> ChainClient:
-        return ChainClient(self.rpc)
-
-    def chain_id(self) -> str:
-        if self.args.chain_id:
-            return str(self.args.chain_id)
-        return str(self.rpc.status()["node_info"]["network"])
-
-    def keyring(self, *, new_key: bool = False) -> Keyring:
-        return Keyring(
-            self.args.keyring_dir, self.args.keyring_backend, self._passphrase_source(new_key)
-        )
-
-    def warn_if_test_backend(self) -> None:
-        if self.args.keyring_backend == "test":
-            self.warn(
-                f"keyring backend 'test' keeps private keys UNENCRYPTED in "
-                f"{Path(self.args.keyring_dir).expanduser()}: use it for localnets and tests only"
-            )
-
-    def _passphrase_source(self, new_key: bool) -> Passphrase:
-        if self.args.keyring_backend != "file":
-            return None
-        path = self.args.passphrase_file
-        if path:
-            return lambda: _read_passphrase_file(path)
-        if not self.env.interactive:
-
-            def missing() -> str:
-                raise PassphraseError(
-                    "the 'file' keyring needs a passphrase: pass --passphrase-file FILE, "
-                    "or run in a terminal to be asked"
-                )
-
-            return missing
-
-        def ask() -> str:
-            first = self.env.getpass("Enter keyring passphrase: ")
-            if new_key and self.env.getpass("Re-enter keyring passphrase: ") != first:
-                raise PassphraseError("the two passphrases differ; nothing was written")
-            return first
-
-        return ask
-
-    # output
-
-    def emit(self, data: Any, text: str) -> None:
-        """Print ``data`` as JSON or ``text`` as is, depending on --output."""
-        out = json.dumps(data, indent=2) if self.json else text
-        print(out, file=self.env.stdout)
-
-    def warn(self, message: str) -> None:
-        print(f"WARNING: {message}", file=self.env.stderr)
-
-
-def _read_passphrase_file(path: str) -> str:
-    try:
-        with open(Path(path).expanduser(), encoding="utf-8") as f:
-            line = f.readline()
-    except OSError as exc:
-        raise UsageError(f"cannot read passphrase file {path}: {exc.strerror}") from None
-    return line.rstrip("\r\n")
+    bank send names its key positionally (as it always did); every other tx
+    command takes ``--from``. Moving ``--from NAME`` into the FROM_KEY place
+    lets bank send accept both spellings without making its positionals
+    ambiguous for argparse.
+    """
+    argv = list(argv)
+    for i in range(len(argv) - 2):
+        if argv[i : i + 3] == ["tx", "bank", "send"]:
+            start = i + 3
+            break
+    else:
+        return argv
+    for j in range(start, len(argv)):
+        token = argv[j]
+        if token == "--":
+            break
+        if token == "--from" and j + 1 < len(argv):
+            name = argv[j + 1]
+            del argv[j : j + 2]
+            argv.insert(start, name)
+            break
+        if token.startswith("--from="):
+            del argv[j]
+            argv.insert(start, token.removeprefix("--from="))
+            break
+    return argv
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -418,14 +259,6 @@ def cmd_keys_delete(s: Session) -> int:
     return ExitCode.OK
 
 
-def _parse_address(text: str, what: str) -> str:
-    try:
-        decode_address(text)
-    except AddressError as exc:
-        raise UsageError(f"{what}: {exc}") from None
-    return text
-
-
 def _parse_amount(text: str) -> list[Coin]:
     try:
         amount = parse_coins(text)
@@ -438,72 +271,10 @@ def _parse_amount(text: str) -> list[Coin]:
 
 def cmd_tx_bank_send(s: Session) -> int:
     a = s.args
-    to_address = _parse_address(a.to_address, "TO_ADDR")
+    to_address = parse_address(a.to_address, "TO_ADDR")
     amount = _parse_amount(a.amount)
     msg = txmod.msg_send(to_address, amount)
-    return _sign_and_broadcast(s, a.from_key, [msg])
-
-
-def _sign_and_broadcast(s: Session, key_name: str, messages: Sequence[Any]) -> int:
-    """The common tail of every ``tx`` command."""
-    a = s.args
-    try:
-        fee: Coin | None = parse_coin(a.fees) if a.fees else None
-    except CoinError as exc:
-        raise UsageError(f"--fees: {exc}") from None
-    s.warn_if_test_backend()
-    keyring = s.keyring()
-    info = keyring.get(key_name)  # unknown keys fail before any network traffic
-    chain_id = s.chain_id()
-    sequence = a.sequence if a.sequence is not None else s.chain.account(info.address).sequence
-    if fee is None:
-        fee = s.chain.bank_params().min_fee
-    params = txmod.TxParams(chain_id, sequence, fee, a.timeout_height, a.memo)
-    try:
-        body = txmod.build_body(info.address, messages, params)
-    except txmod.TxBuildError as exc:
-        raise UsageError(str(exc)) from None
-    if not a.yes and s.env.interactive:
-        print(json.dumps(txmod.body_to_json(body), indent=2), file=s.env.stderr)
-        if not s.env.confirm("sign and broadcast this transaction?"):
-            raise Declined("transaction not signed")
-    signed = txmod.sign(body, keyring.private_key(key_name))
-    try:
-        if a.broadcast_mode == "sync":
-            raw_result = s.rpc.broadcast_tx_sync(signed.raw)
-        else:
-            raw_result = s.rpc.broadcast_tx_commit(signed.raw)
-    except NodeUnreachable as exc:
-        exc.add_note(f"transaction {signed.hash_hex} may or may not have reached it")
-        raise
-    except RPCError as exc:
-        raise ChainError(
-            f"broadcast of transaction {signed.hash_hex} failed: {exc} "
-            "(it may still be included in a later block)"
-        ) from None
-    result = chainmod.parse_broadcast(a.broadcast_mode, raw_result, signed.hash_hex)
-    return _report_tx(s, result)
-
-
-def _report_tx(s: Session, r: TxResult) -> int:
-    lines = [f"txhash: {r.txhash}"]
-    if r.height:
-        lines.append(f"height: {r.height}")
-    lines.append(f"code: {r.code}")
-    if not r.ok:
-        lines += [f"codespace: {r.codespace}", f"log: {r.log}"]
-    elif r.phase == "check":
-        lines.append("accepted into the mempool, not yet in a block")
-    s.emit(r.to_json(), "\n".join(lines))
-    if r.ok:
-        return ExitCode.OK
-    if not s.json:
-        where = "by CheckTx (nothing was executed)" if r.phase == "check" else "in the block"
-        print(
-            f"Error: transaction rejected {where}: codespace={r.codespace} code={r.code}: {r.log}",
-            file=s.env.stderr,
-        )
-    return ExitCode.CHAIN
+    return sign_and_broadcast(s, a.from_key, [msg])
 
 
 def _coin_json(c: Coin) -> dict[str, str]:
@@ -515,7 +286,7 @@ def _coins_text(coins: Sequence[Coin]) -> str:
 
 
 def cmd_query_balance(s: Session) -> int:
-    address = _parse_address(s.args.address, "ADDR")
+    address = parse_address(s.args.address, "ADDR")
     height = s.args.height
     denom = s.args.denom or s.chain.bank_params(height).denom
     coin = s.chain.balance(address, denom, height)
@@ -524,7 +295,7 @@ def cmd_query_balance(s: Session) -> int:
 
 
 def cmd_query_balances(s: Session) -> int:
-    address = _parse_address(s.args.address, "ADDR")
+    address = parse_address(s.args.address, "ADDR")
     balances = s.chain.all_balances(address, s.args.height)
     s.emit(
         {"address": address, "balances": [_coin_json(c) for c in balances]},
@@ -549,7 +320,7 @@ def cmd_query_bank_params(s: Session) -> int:
 
 
 def cmd_query_account(s: Session) -> int:
-    address = _parse_address(s.args.address, "ADDR")
+    address = parse_address(s.args.address, "ADDR")
     acc = s.chain.account(address, s.args.height)
     balances = s.chain.all_balances(address, s.args.height)
     pub_key_text = acc.pub_key.hex() or "(none: the account has not signed a transaction yet)"
@@ -581,29 +352,17 @@ def cmd_status(s: Session) -> int:
     return ExitCode.OK
 
 
-def _read_json_file(path: str | None, flag: str) -> Any:
-    if path is None:
-        return None
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        return json.loads(text)
-    except OSError as exc:
-        raise UsageError(f"{flag}: cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {path} is not JSON: {exc}") from None
-
-
 def cmd_market_clear(s: Session) -> int:
     from app.modules.market.cli import clear_from_json
 
     a = s.args
     try:
         result = clear_from_json(
-            _read_json_file(a.orders, "--orders"),
+            read_json_file(a.orders, "--orders"),
             a.mechanism,
             a.k,
-            _read_json_file(a.network, "--network"),
-            _read_json_file(a.params, "--params"),
+            read_json_file(a.network, "--network"),
+            read_json_file(a.params, "--params"),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -619,17 +378,10 @@ def cmd_market_clear(s: Session) -> int:
     return ExitCode.OK
 
 
-def _hex_arg(text: str, name: str) -> bytes:
-    try:
-        return bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise UsageError(f"{name} is not hex: {text[:40]!r}") from None
-
-
 def cmd_debug_verify_proof(s: Session) -> int:
     a = s.args
-    root, key = _hex_arg(a.root, "--root"), _hex_arg(a.key, "--key")
-    raw_proof = _hex_arg(a.proof, "--proof")
+    root, key = parse_hex(a.root, "--root"), parse_hex(a.key, "--key")
+    raw_proof = parse_hex(a.proof, "--proof")
     spec = ics23.SPECS[a.spec]
     try:
         proof = proofs_pb2.CommitmentProof.FromString(raw_proof)
@@ -640,7 +392,7 @@ def cmd_debug_verify_proof(s: Session) -> int:
         ok = ics23.verify_non_membership(spec, root, proof, key)
     else:
         what = "membership"
-        ok = ics23.verify_membership(spec, root, proof, key, _hex_arg(a.value, "--value"))
+        ok = ics23.verify_membership(spec, root, proof, key, parse_hex(a.value, "--value"))
     verdict = "holds" if ok else "does NOT hold"
     s.emit(
         {"valid": ok, "kind": what, "spec": a.spec},
@@ -656,7 +408,7 @@ def run(argv: Sequence[str] | None, env: Env) -> int:
     """Parse ``argv``, run the command and map every failure to an exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(hoist_from(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0) if not isinstance(exc.code, str) else ExitCode.USAGE
     s = Session(args, env)

@@ -10,6 +10,11 @@ iterating an account's balances lists exactly its non-zero coins. Every
 balance change goes through ``_add``/``_sub``, which validate, and every
 transfer emits the same ``transfer`` event. Supply changes only by
 explicit ``mint``/``burn`` (DESIGN.md section 4: supply is conserved).
+
+One account may go negative: the main grid's (``MAIN_GRID``). The main grid
+is settled outside the chain (DESIGN.md section 1), so when it buys more
+from the microgrid than it sells, its balance shows what it owes. Its
+balance is stored signed; supply equals the signed sum of all balances.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ def module_address(name: str) -> bytes:
 
 
 FEE_COLLECTOR = module_address("fee_collector")
+MAIN_GRID = module_address("main_grid")
 
 
 def balance_key(address: bytes, denom: str) -> bytes:
@@ -88,7 +94,10 @@ def _store_amount(kv: CacheKV, key: bytes, amount: int) -> None:
 
 def _sub(kv: CacheKV, address: bytes, coin: Coin) -> None:
     have = get_balance(kv, address, coin.denom)
-    if have < coin.amount:
+    if address == MAIN_GRID:
+        if have - coin.amount < -MAX_AMOUNT:
+            raise ErrBalanceOverflow(f"the main grid would owe more than {MAX_AMOUNT}")
+    elif have < coin.amount:
         raise ErrInsufficientFunds(
             f"{crypto.encode_address(address)} has {have}{coin.denom}, needs {coin}"
         )
@@ -144,7 +153,7 @@ def check_invariants(kv: KV) -> None:
     for key, value in kv.iterate(_BALANCE):
         denom = key[len(_BALANCE) + crypto.ADDRESS_LEN :].decode()
         amount = int(value)
-        if amount <= 0:
+        if amount == 0 or (amount < 0 and key[len(_BALANCE) :][: crypto.ADDRESS_LEN] != MAIN_GRID):
             raise AssertionError(f"stored non-positive balance {amount} at {key.hex()}")
         sums[denom] = sums.get(denom, 0) + amount
     supply = {c.denom: c.amount for c in all_supply(kv)}

@@ -8,14 +8,40 @@ from typing import Any
 
 DEFAULT_DENOM = "ugrid"
 
+# A small radial network for localnets and demos: the point of common
+# coupling and two feeders (capacities in Wh per delivery interval).
+DEMO_NETWORK: dict[str, Any] = {
+    "buses": [
+        {"id": "pcc", "capacity_wh": 500_000},
+        {"id": "f1", "parent": "pcc", "capacity_wh": 100_000},
+        {"id": "f2", "parent": "pcc", "capacity_wh": 100_000},
+    ]
+}
+# Short intervals make a localnet lively: 20 s delivery intervals whose gate
+# closes 5 s before they start, orders taken up to an hour ahead.
+DEMO_MARKET_PARAMS: dict[str, Any] = {
+    "interval_seconds": 20,
+    "gate_closure_seconds": 5,
+    "max_intervals_ahead": 180,
+}
+
 
 def default_app_state(
     *,
     balances: Mapping[str, int],
     denom: str = DEFAULT_DENOM,
     min_fee: int = 0,
+    utility: str | None = None,
+    regulator: str | None = None,
+    network: Mapping[str, Any] | None = None,
+    market_params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A valid app_state funding ``balances`` (bech32 address -> amount of ``denom``)."""
+    """A valid app_state funding ``balances`` (bech32 address -> amount of ``denom``).
+
+    With ``utility`` (and optionally ``regulator``) it also names the
+    authorities, the network (default: ``DEMO_NETWORK``) and turns the market
+    on with ``market_params`` over the module defaults.
+    """
     state: dict[str, Any] = {
         "bank": {
             "params": {"denom": denom, "min_fee": str(min_fee)},
@@ -25,4 +51,13 @@ def default_app_state(
             ],
         },
     }
+    if utility is not None:
+        authorities = {"utility": utility}
+        if regulator is not None:
+            authorities["regulator"] = regulator
+        state["registry"] = {
+            "authorities": authorities,
+            "network": dict(network or DEMO_NETWORK),
+        }
+        state["market"] = {"params": dict(market_params or {})}
     return state

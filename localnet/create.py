@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.genesis import default_app_state
+from app.genesis import DEMO_MARKET_PARAMS, default_app_state
 from localnet import tomledit
 from localnet.commands import run_cometbft
 from localnet.errors import HomeError, LocalnetError
@@ -155,7 +155,12 @@ def build_genesis(network: Network, genesis_time: datetime) -> dict[str, Any]:
         "consensus_params": first["consensus_params"],
         "validators": validators,
         "app_hash": "",
-        "app_state": default_app_state(balances=balances),
+        "app_state": default_app_state(
+            balances=balances,
+            utility=network.keys["utility"],
+            regulator=network.keys["regulator"],
+            market_params=DEMO_MARKET_PARAMS,
+        ),
     }
 
 

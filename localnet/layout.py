@@ -51,7 +51,7 @@ STATE_VERSION = 1
 KEYRING_DIR = "keyring"
 KEYRING_BACKEND = "test"
 # Funded keys of every localnet and their genesis balances (smallest unit of the denom).
-FUNDED_KEYS: dict[str, int] = {"faucet": 10**15, "utility": 10**12}
+FUNDED_KEYS: dict[str, int] = {"faucet": 10**15, "utility": 10**12, "regulator": 10**9}
 
 PROCESS_KINDS = ("app", "cometbft")
 

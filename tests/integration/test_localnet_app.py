@@ -16,13 +16,14 @@ from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
 from clients.mgrid.keyring import Keyring
 from clients.rpc import RPC, RPCError
+from localnet.layout import FUNDED_KEYS
 from localnet.testing import LocalnetRunner
 from tests.support.txs import key, send_tx
 
 pytestmark = pytest.mark.localnet
 PORT_OFFSET = 2500
 CHAIN_ID = "mg-apptest"
-GENESIS_SUPPLY = 10**15 + 10**12  # faucet + utility, as localnet funds them
+GENESIS_SUPPLY = sum(FUNDED_KEYS.values())  # as localnet funds them
 
 
 @pytest.fixture(scope="module")

@@ -95,8 +95,14 @@ class Market:
         self.sequences: dict[str, int] = {}
 
     def tx(self, signer: PrivateKey, **msgs: Any) -> TxResult:
-        """Sign one tx holding ``msgs`` (oneof field name -> message) and deliver it."""
-        return self.node.deliver(self.sign(signer, **msgs))
+        """Sign one tx holding ``msgs`` (oneof field name -> message) and deliver it.
+
+        A tx CheckTx rejects never reaches a block and does not use its sequence.
+        """
+        result = self.node.deliver(self.sign(signer, **msgs))
+        if result.code and not any(e.type == "tx" for e in result.events):
+            self.sequences[signer.address] -= 1
+        return result
 
     def sign(self, signer: PrivateKey, **msgs: Any) -> bytes:
         seq = self.sequences.get(signer.address, 0)
@@ -107,11 +113,8 @@ class Market:
         return codec.sign_tx(body, signer)
 
     def rejected(self, signer: PrivateKey, **msgs: Any) -> TxResult:
-        """Deliver a tx expected to fail; a CheckTx rejection does not use the sequence."""
         result = self.tx(signer, **msgs)
         assert result.code, "expected a rejection"
-        if not any(e.type == "tx" for e in result.events):
-            self.sequences[signer.address] -= 1
         return result
 
     def place(

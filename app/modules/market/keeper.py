@@ -322,7 +322,7 @@ def place_order(ctx: Context, signer: bytes, msg: market_pb2.MsgPlaceOrder) -> m
     if participant is None:
         raise ErrNotParticipant(f"{owner} has not applied to the registry")
     if participant.status != registry_pb2.STATUS_APPROVED:
-        status = registry_pb2.Status.Name(participant.status).removeprefix("STATUS_").lower()
+        status = registry.status_name(participant.status)
         raise ErrNotApproved(f"{owner} is {status}; only approved participants place orders")
     t = _now(ctx)
     n = msg.interval

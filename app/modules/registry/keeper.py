@@ -1,19 +1,23 @@
 """Registry keeper: participants, meters, the network and the authorities.
 
 Keys (prefix 0x03):
-    0x03 0x00                                  -> Authorities (protobuf)
-    0x03 0x01                                  -> Network (protobuf)
-    0x03 0x10 | address(20)                    -> Participant (protobuf)
-    0x03 0x11 | len(bus)(1) | bus | address(20) -> 0x01   participants by bus
-    0x03 0x12 | status(1) | address(20)        -> 0x01   participants by status
-    0x03 0x20 | meter pub_key(32)              -> Meter (protobuf)
-    0x03 0x21 | address(20) | meter pub_key(32) -> 0x01   meters by participant
+    0x03 0x00                                      -> Authorities (protobuf)
+    0x03 0x01                                      -> Network (protobuf)
+    0x03 0x10 | address(20)                        -> Participant (protobuf)
+    0x03 0x11 | busref | address(20)               -> 0x01  participants by bus
+    0x03 0x12 | status(1) | busref | address(20)   -> 0x01  participants by status, bus
+    0x03 0x20 | meter pub_key(32)                  -> Meter (protobuf)
+    0x03 0x21 | address(20) | meter pub_key(32)    -> 0x01  meters by participant
+where busref = len(bus id)(1) | bus id (UTF-8).
 
-The bus id is length-prefixed so that one bus's index range never contains
-another's ("b1" and "b10" differ in the length byte); ids are at most
-``MAX_BUS_ID_BYTES`` bytes of UTF-8 for that reason. Participant records
-change only through ``set_participant`` and meters only through
-``set_meter``, which keep the indexes in step with the records.
+Every filter of the Participants query is one contiguous key range: all
+(0x10), one bus (0x11 | busref), one status (0x12 | status) or one status
+on one bus (0x12 | status | busref); the address is always the last 20
+bytes of an index key. The bus id is length-prefixed so that one bus's
+range never contains another's ("b1" and "b10" differ in the length byte);
+ids are at most ``MAX_BUS_ID_BYTES`` bytes of UTF-8 for that reason.
+Participant records change only through ``set_participant`` and meters only
+through ``set_meter``, which keep the indexes in step with the records.
 
 The utility cell and the regulator (the *authorities*) are fixed in
 genesis. Which of them may do what is decided by the message handlers
@@ -85,16 +89,25 @@ def participant_key(address: bytes) -> bytes:
     return PARTICIPANT_PREFIX + address
 
 
-def bus_index_prefix(bus: str) -> bytes:
-    """Prefix of the by-bus index entries of one bus (``bus`` at most 64 bytes)."""
+def _busref(bus: str) -> bytes:
     raw = bus.encode()
     if not 0 < len(raw) <= MAX_BUS_ID_BYTES:
         raise ValueError(f"bus id must be 1..{MAX_BUS_ID_BYTES} bytes, got {len(raw)}")
-    return BY_BUS_PREFIX + bytes([len(raw)]) + raw
+    return bytes([len(raw)]) + raw
 
 
-def status_index_prefix(status: registry_pb2.Status) -> bytes:
-    return BY_STATUS_PREFIX + bytes([status])
+def bus_index_prefix(bus: str) -> bytes:
+    """Prefix of the index entries of the participants on ``bus``.
+
+    Raises ValueError for a bus id that is empty or above MAX_BUS_ID_BYTES.
+    """
+    return BY_BUS_PREFIX + _busref(bus)
+
+
+def status_index_prefix(status: registry_pb2.Status, bus: str | None = None) -> bytes:
+    """Prefix of the index entries of the participants with ``status`` (on ``bus``)."""
+    prefix = BY_STATUS_PREFIX + bytes([status])
+    return prefix if bus is None else prefix + _busref(bus)
 
 
 def meter_key(pub_key: bytes) -> bytes:
@@ -260,10 +273,10 @@ def set_participant(kv: CacheKV, participant: registry_pb2.Participant) -> None:
     old = get_participant(kv, address)
     if old is not None:
         kv.delete(bus_index_prefix(old.bus) + address)
-        kv.delete(status_index_prefix(old.status) + address)
+        kv.delete(status_index_prefix(old.status, old.bus) + address)
     kv.set(participant_key(address), participant.SerializeToString(deterministic=True))
     kv.set(bus_index_prefix(participant.bus) + address, _INDEX_VALUE)
-    kv.set(status_index_prefix(participant.status) + address, _INDEX_VALUE)
+    kv.set(status_index_prefix(participant.status, participant.bus) + address, _INDEX_VALUE)
 
 
 # --- meters ----------------------------------------------------------------

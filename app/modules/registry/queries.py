@@ -4,14 +4,20 @@ a missing participant or meter is ErrNotFound."""
 
 from __future__ import annotations
 
+from app import crypto
 from app.errors import ErrInvalidRequest, ErrNotFound
 from app.kv import KV
-from app.modules.common import parse_address
+from app.modules.common import page, parse_address
 from app.modules.registry import keeper
 from app.pb.mgrid.registry.v1 import registry_pb2
 
-DEFAULT_PAGE_LIMIT = 100
-MAX_PAGE_LIMIT = 1000
+
+def _indexed(kv: KV, index_key: bytes) -> registry_pb2.Participant:
+    """The participant an index entry points at (its key ends with the address)."""
+    participant = keeper.get_participant(kv, index_key[-crypto.ADDRESS_LEN :])
+    if participant is None:
+        raise RuntimeError(f"participant index entry {index_key.hex()} has no record")
+    return participant
 
 
 class Queries:
@@ -27,55 +33,32 @@ class Queries:
     def Participants(
         self, kv: KV, req: registry_pb2.QueryParticipantsRequest
     ) -> registry_pb2.QueryParticipantsResponse:
-        """One page of participants in key order, optionally of one status and/or bus.
+        """One page of participants, optionally of one status and/or on one bus.
 
-        The walk runs over the narrowest index that serves the filters (by
-        bus, else by status, else the records themselves); ``next_key`` is
-        the store key of the next match in that walk, and a request with it
-        as ``page_key`` resumes there, inclusively.
+        Each combination of filters is one range of keys (see ``keeper``), so
+        a page is a plain walk of that range: by address for all or one bus,
+        by bus id then address for a status. ``next_key`` is the store key
+        of the next match; a request with it as ``page_key`` resumes there.
         """
         if req.status and req.status not in keeper.STATUS_NAMES:
             raise ErrInvalidRequest(
                 f"status: expected 0 (all) or one of {sorted(keeper.STATUS_NAMES)}, got {req.status}"
             )
-        limit = req.limit or DEFAULT_PAGE_LIMIT
-        if limit > MAX_PAGE_LIMIT:
-            raise ErrInvalidRequest(f"limit: at most {MAX_PAGE_LIMIT}, got {limit}")
-        status_filter = 0
-        if req.bus:
-            try:
-                prefix = keeper.bus_index_prefix(req.bus)
-            except ValueError as exc:
-                raise ErrInvalidRequest(f"bus: {exc}") from None
-            status_filter = req.status
-        elif req.status:
-            prefix = keeper.status_index_prefix(req.status)
-        else:
-            prefix = keeper.PARTICIPANT_PREFIX
-        if req.page_key and not req.page_key.startswith(prefix):
-            raise ErrInvalidRequest(
-                f"page_key {req.page_key.hex()} is not a key of this query "
-                f"(expected prefix {prefix.hex()})"
-            )
-        is_index = prefix != keeper.PARTICIPANT_PREFIX
-        participants: list[registry_pb2.Participant] = []
-        next_key = b""
-        for key, value in kv.iterate(prefix):
-            if key < req.page_key:
-                continue
-            if is_index:
-                found = keeper.get_participant(kv, key[len(prefix) :])
-                if found is None:
-                    raise RuntimeError(f"participant index entry {key.hex()} has no record")
-                participant = found
+        bus = req.bus or None
+        try:
+            if req.status:
+                prefix = keeper.status_index_prefix(req.status, bus)
+            elif bus is not None:
+                prefix = keeper.bus_index_prefix(bus)
             else:
-                participant = registry_pb2.Participant.FromString(value)
-            if status_filter and participant.status != status_filter:
-                continue
-            if len(participants) == limit:
-                next_key = key
-                break
-            participants.append(participant)
+                prefix = keeper.PARTICIPANT_PREFIX
+        except ValueError as exc:
+            raise ErrInvalidRequest(f"bus: {exc}") from None
+        entries, next_key = page(kv, prefix, req.page_key, req.limit)
+        if prefix == keeper.PARTICIPANT_PREFIX:
+            participants = [registry_pb2.Participant.FromString(value) for _, value in entries]
+        else:
+            participants = [_indexed(kv, key) for key, _ in entries]
         return registry_pb2.QueryParticipantsResponse(participants=participants, next_key=next_key)
 
     def Meter(self, kv: KV, req: registry_pb2.QueryMeterRequest) -> registry_pb2.QueryMeterResponse:

@@ -82,10 +82,15 @@ class RegistryNode:
 
     def tx(self, signer: Any, name: str, msg: Any) -> bytes:
         """A signed tx of one message (``name`` is the Msg oneof field)."""
+        return self.tx_many(signer, [(name, msg)])
+
+    def tx_many(self, signer: Any, messages: list[tuple[str, Any]]) -> bytes:
+        """A signed tx of several messages, in order, at the signer's next sequence."""
         body = tx_pb2.TxBody(
             chain_id=self.node.chain_id, signer=signer.address, sequence=self.sequence(signer)
         )
-        getattr(body.messages.add(), name).CopyFrom(msg)
+        for name, msg in messages:
+            getattr(body.messages.add(), name).CopyFrom(msg)
         return codec.sign_tx(body, signer)
 
     def deliver(self, signer: Any, name: str, msg: Any) -> TxResult:

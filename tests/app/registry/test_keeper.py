@@ -127,7 +127,8 @@ def test_participants_and_meters_read_api() -> None:
 
 
 def _index(kv, prefix: bytes) -> list[bytes]:  # type: ignore[no-untyped-def]
-    return [k[len(prefix) :] for k, _ in kv.iterate(prefix)]
+    """The addresses in an index range (the last 20 bytes of each key)."""
+    return [k[-20:] for k, _ in kv.iterate(prefix)]
 
 
 def test_set_participant_moves_its_index_entries() -> None:
@@ -148,11 +149,17 @@ def test_set_participant_moves_its_index_entries() -> None:
     assert _index(kv, keeper.bus_index_prefix("b3")) == [bob_raw]
     assert _index(kv, keeper.status_index_prefix(registry_pb2.STATUS_PENDING)) == []
     assert _index(kv, keeper.status_index_prefix(registry_pb2.STATUS_REJECTED)) == [bob_raw]
+    assert _index(kv, keeper.status_index_prefix(registry_pb2.STATUS_REJECTED, "b3")) == [bob_raw]
+    assert _index(kv, keeper.status_index_prefix(registry_pb2.STATUS_REJECTED, "b1")) == []
 
 
 def test_bus_index_prefixes_never_overlap() -> None:
     # "b1" must not be a prefix of "b10": the length byte tells them apart.
     assert not keeper.bus_index_prefix("b10").startswith(keeper.bus_index_prefix("b1"))
+    pending = registry_pb2.STATUS_PENDING
+    assert not keeper.status_index_prefix(pending, "b10").startswith(
+        keeper.status_index_prefix(pending, "b1")
+    )
     with pytest.raises(ValueError):
         keeper.bus_index_prefix("")
     with pytest.raises(ValueError):

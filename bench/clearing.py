@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mechanisms", default=",".join(MECHANISMS))
     parser.add_argument("--buses", type=int, default=100, help="network size (0: no network runs)")
-    parser.add_argument("--capacity-factor", type=float, default=0.5)
+    parser.add_argument("--capacity-factor", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.orders.split(",")]

@@ -5,4 +5,8 @@ typed chain queries and the command line on top of them.
 - chain.py: typed ABCI queries and broadcast results over CometBFT's JSON-RPC.
 - tx.py: building, checking and signing transactions with app/tx/codec.py.
 - cli.py: the ``mgrid`` command (argparse), exit codes in its docstring.
+- session.py: what every command shares: environment, flags, the sign-and-broadcast tail.
+- cmd_registry.py, cmd_market.py: the registry and market commands.
+- render.py: chain records as JSON for scripts and as text for people.
+- audit.py: re-running a cleared interval with the chain's clearing function.
 """

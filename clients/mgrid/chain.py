@@ -92,7 +92,10 @@ class TxEvent:
         return next((v for k, v in self.attributes if k == key), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "attributes": [{"key": k, "value": v} for k, v in self.attributes]}
+        return {
+            "type": self.type,
+            "attributes": [{"key": k, "value": v} for k, v in self.attributes],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,127 @@ class ChainClient:
             bank_pb2.DESCRIPTOR, "TotalSupply", bank_pb2.QueryTotalSupplyRequest(), height
         )
         return [_coin(c) for c in resp.supply]
+
+    # -- registry --------------------------------------------------------------------------
+
+    def participant(self, address: str, height: int = 0) -> Any:
+        """The registry's record of ``address`` (a ``registry.v1.Participant``)."""
+        req = registry_pb2.QueryParticipantRequest(address=address)
+        return self.query(registry_pb2.DESCRIPTOR, "Participant", req, height).participant
+
+    def participants(
+        self,
+        *,
+        status: int = 0,
+        bus: str = "",
+        page_key: bytes = b"",
+        limit: int = 0,
+        height: int = 0,
+    ) -> Any:
+        """One page of participants (a ``QueryParticipantsResponse``: participants, next_key)."""
+        req = registry_pb2.QueryParticipantsRequest(
+            status=status,  # type: ignore[arg-type]
+            bus=bus,
+            page_key=page_key,
+            limit=limit,
+        )
+        return self.query(registry_pb2.DESCRIPTOR, "Participants", req, height)
+
+    def meter(self, pub_key: bytes, height: int = 0) -> Any:
+        req = registry_pb2.QueryMeterRequest(pub_key=pub_key)
+        return self.query(registry_pb2.DESCRIPTOR, "Meter", req, height).meter
+
+    def meters(self, participant: str, height: int = 0) -> list[Any]:
+        req = registry_pb2.QueryMetersRequest(participant=participant)
+        return list(self.query(registry_pb2.DESCRIPTOR, "Meters", req, height).meters)
+
+    def network(self, height: int = 0) -> Any:
+        """The radial distribution network (a ``registry.v1.Network``)."""
+        req = registry_pb2.QueryNetworkRequest()
+        return self.query(registry_pb2.DESCRIPTOR, "Network", req, height).network
+
+    def authorities(self, height: int = 0) -> Any:
+        req = registry_pb2.QueryAuthoritiesRequest()
+        return self.query(registry_pb2.DESCRIPTOR, "Authorities", req, height).authorities
+
+    # -- market ----------------------------------------------------------------------------
+
+    def market_params(self, height: int = 0) -> Any:
+        """Params, bounds, a pending update and the module accounts (``QueryParamsResponse``)."""
+        req = market_pb2.QueryParamsRequest()
+        return self.query(market_pb2.DESCRIPTOR, "Params", req, height)
+
+    def schedule(self, height: int = 0) -> Any:
+        """Where block time stands among the delivery intervals (``QueryScheduleResponse``)."""
+        req = market_pb2.QueryScheduleRequest()
+        return self.query(market_pb2.DESCRIPTOR, "Schedule", req, height)
+
+    def order(self, order_id: int, height: int = 0) -> Any:
+        req = market_pb2.QueryOrderRequest(id=order_id)
+        return self.query(market_pb2.DESCRIPTOR, "Order", req, height).order
+
+    def orders(
+        self,
+        *,
+        owner: str = "",
+        interval: int = 0,
+        open_only: bool = False,
+        page_key: bytes = b"",
+        limit: int = 0,
+        height: int = 0,
+    ) -> Any:
+        """One page of the orders of ``owner``, or of ``interval`` when no owner is given."""
+        req = market_pb2.QueryOrdersRequest(
+            owner=owner, interval=interval, open_only=open_only, page_key=page_key, limit=limit
+        )
+        return self.query(market_pb2.DESCRIPTOR, "Orders", req, height)
+
+    def interval(self, interval_id: int, height: int = 0) -> Any:
+        """An interval's state and, once cleared, its results (``IntervalState``)."""
+        req = market_pb2.QueryIntervalRequest(id=interval_id)
+        return self.query(market_pb2.DESCRIPTOR, "Interval", req, height).interval
+
+    def trades(
+        self,
+        *,
+        interval: int = 0,
+        address: str = "",
+        page_key: bytes = b"",
+        limit: int = 0,
+        height: int = 0,
+    ) -> Any:
+        """One page of the trades of ``interval``, or of ``address`` when one is given."""
+        req = market_pb2.QueryTradesRequest(
+            interval=interval, address=address, page_key=page_key, limit=limit
+        )
+        return self.query(market_pb2.DESCRIPTOR, "Trades", req, height)
+
+    def grid_position(self, height: int = 0) -> Any:
+        req = market_pb2.QueryGridPositionRequest()
+        return self.query(market_pb2.DESCRIPTOR, "GridPosition", req, height)
+
+    def forecast(self, interval: int, height: int = 0) -> Any:
+        req = market_pb2.QueryForecastRequest(interval=interval)
+        return self.query(market_pb2.DESCRIPTOR, "Forecast", req, height).forecast
+
+
+def pages(fetch: Callable[[bytes], Any], items: str) -> Iterator[Any]:
+    """Every item of a paginated list query, page after page.
+
+    ``fetch(page_key)`` returns one page; ``items`` names its repeated field.
+    A node that hands back a key it already gave would loop for ever: that is
+    a ChainError.
+    """
+    page_key, seen = b"", set()
+    while True:
+        page = fetch(page_key)
+        yield from getattr(page, items)
+        page_key = bytes(page.next_key)
+        if not page_key:
+            return
+        if page_key in seen:
+            raise ChainError(f"the node repeats page key {page_key.hex()} of {items}")
+        seen.add(page_key)
 
 
 def _coin(proto: Any, default_denom: str = "") -> Coin:

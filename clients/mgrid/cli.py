@@ -3,10 +3,25 @@
     mgrid [global options] keys add NAME | show NAME [--address] | list | delete NAME --yes
     mgrid [global options] tx bank send FROM_KEY TO_ADDR AMOUNT [--fees 10ugrid]
           [--sequence N] [--timeout-height H] [--memo TEXT] [--broadcast-mode sync|commit] [--yes]
+          (or: tx bank send --from FROM_KEY TO_ADDR AMOUNT ...)
+    mgrid [global options] tx registry apply | approve | reject | suspend | reinstate
+          | register-meter | revoke-meter ... --from KEY     (cmd_registry.py)
+    mgrid [global options] tx market place-order | cancel-order | update-params
+          | publish-forecast ... --from KEY                   (cmd_market.py)
     mgrid [global options] query bank balance ADDR [--denom D] | balances ADDR
           | total-supply | params
     mgrid [global options] query account ADDR
+    mgrid [global options] query registry participant | participants | meter | meters
+          | network | authorities ...                          (cmd_registry.py)
+    mgrid [global options] query market params | schedule | order | orders | interval
+          | trades | grid-position | forecast ...             (cmd_market.py)
     mgrid [global options] status
+    mgrid [global options] market clear ... | audit --interval N [--height H]
+    mgrid [global options] debug verify-proof ...
+
+Every tx command takes the tx flags shown for bank send, and every query
+``--height H``. The registry and market commands are documented in their
+modules; session.py holds what all commands share.
 
 Global options (accepted before the command, and after it as Cosmos users
 type them): ``--node URL`` (default http://127.0.0.1:26657), ``--chain-id``
@@ -26,15 +41,22 @@ signing; elsewhere it signs without asking.
 With ``--output json`` every command prints one JSON document on stdout:
 amounts are decimal strings (they can exceed 2**64), heights, sequences and
 codes are numbers, keys' ``pub_key`` is hex. A transaction prints
-``{txhash, height, code, codespace, log, phase}``. Errors go to stderr, as
-``{"error": ..., "exit_code": ...}`` in JSON mode.
+``{txhash, height, code, codespace, log, phase, events}`` (``events``: those
+of the execution in the block, ``[{type, attributes: [{key, value}]}]``;
+place-order adds ``order_id``). Registry and market queries print the
+chain's response message in protobuf's JSON mapping (render.py: proto field
+names, enum names, 64-bit integers as numbers up to 2^53, bytes as hex).
+Errors go to stderr, as ``{"error": ..., "exit_code": ...}`` in JSON mode.
 
 Exit codes:
     0  success
     1  the chain rejected the transaction (codespace, code and log shown), a
-       query failed, the node returned an error, or the person declined at
-       the confirmation prompt
-    2  usage error: bad arguments, amount, address, key name or file
+       query failed, the node returned an error, the person declined at the
+       confirmation prompt, or ``market audit`` found a difference (or the
+       interval is not cleared yet)
+    2  usage error: bad arguments, amount, address, key name or file, or a
+       message the chain would refuse for its shape (its validate_basic runs
+       before signing)
     3  node unreachable at --node
     4  keyring error: unknown key, existing key, wrong or missing passphrase,
        corrupt key file
@@ -75,6 +97,7 @@ from clients.rpc import NodeUnreachable, RPCError
 from ibc.commitment import ics23
 
 __all__ = ["Env", "ExitCode", "build_parser", "main", "run"]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

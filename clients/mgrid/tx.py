@@ -19,6 +19,8 @@ from google.protobuf import json_format
 from app import crypto
 from app.coins import Coin
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.market.v1 import market_pb2
+from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.tx.v1 import tx_pb2
 from app.tx import codec
 
@@ -44,6 +46,76 @@ def msg_send(to_address: str, amount: Sequence[Coin]) -> tx_pb2.Msg:
     """A bank MsgSend of ``amount`` to ``to_address`` (the signer is the sender)."""
     return tx_pb2.Msg(
         send=bank_pb2.MsgSend(to_address=to_address, amount=[c.to_proto() for c in amount])
+    )
+
+
+# -- registry ----------------------------------------------------------------------------------
+
+
+def msg_apply(role: int, bus: str) -> tx_pb2.Msg:
+    """The signer applies to take part as ``role`` (a ``registry.v1.Role``) on ``bus``."""
+    return tx_pb2.Msg(apply=registry_pb2.MsgApply(role=role, bus=bus))  # type: ignore[arg-type]
+
+
+def msg_approve(participant: str) -> tx_pb2.Msg:
+    return tx_pb2.Msg(approve=registry_pb2.MsgApprove(participant=participant))
+
+
+def msg_reject(participant: str, reason: str = "") -> tx_pb2.Msg:
+    return tx_pb2.Msg(reject=registry_pb2.MsgReject(participant=participant, reason=reason))
+
+
+def msg_set_suspended(participant: str, suspended: bool, reason: str = "") -> tx_pb2.Msg:
+    """Suspend (``suspended``) or reinstate (not ``suspended``) a participant."""
+    return tx_pb2.Msg(
+        set_suspended=registry_pb2.MsgSetSuspended(
+            participant=participant, suspended=suspended, reason=reason
+        )
+    )
+
+
+def msg_register_meter(participant: str, pub_key: bytes) -> tx_pb2.Msg:
+    return tx_pb2.Msg(
+        register_meter=registry_pb2.MsgRegisterMeter(participant=participant, pub_key=pub_key)
+    )
+
+
+def msg_revoke_meter(pub_key: bytes) -> tx_pb2.Msg:
+    return tx_pb2.Msg(revoke_meter=registry_pb2.MsgRevokeMeter(pub_key=pub_key))
+
+
+# -- market ------------------------------------------------------------------------------------
+
+
+def msg_place_order(
+    side: int, interval: int, quantity_wh: int, price: int | None, grid_fill: bool = False
+) -> tx_pb2.Msg:
+    """An order for ``interval``; ``price`` None asks for automatic pricing at gate closure."""
+    order = market_pb2.MsgPlaceOrder(
+        side=side,  # type: ignore[arg-type]
+        interval=interval,
+        quantity_wh=quantity_wh,
+        grid_fill=grid_fill,
+    )
+    if price is not None:
+        order.price = price
+    return tx_pb2.Msg(place_order=order)
+
+
+def msg_cancel_order(order_id: int) -> tx_pb2.Msg:
+    return tx_pb2.Msg(cancel_order=market_pb2.MsgCancelOrder(order_id=order_id))
+
+
+def msg_update_params(params: market_pb2.Params) -> tx_pb2.Msg:
+    """Replace the market params as a whole (the chain checks them against its bounds)."""
+    return tx_pb2.Msg(update_params=market_pb2.MsgUpdateParams(params=params))
+
+
+def msg_publish_forecast(interval: int, generation_wh: int, demand_wh: int) -> tx_pb2.Msg:
+    return tx_pb2.Msg(
+        publish_forecast=market_pb2.MsgPublishForecast(
+            interval=interval, generation_wh=generation_wh, demand_wh=demand_wh
+        )
     )
 
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from app import crypto
+from app.genesis import default_app_state
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
 from app.pb.mgrid.base.v1 import coin_pb2
 from app.tx import codec
 from clients.mgrid.cli import Env, run
+from clients.mgrid.keyring import Keyring
+from tests.support.inproc import InProcessNode
 
 CHAIN_ID = "mgrid-test-1"
 DENOM = "ugrid"
@@ -39,6 +42,10 @@ class FakeNode:
     sequences: dict[str, int] = field(default_factory=dict)
     balances: dict[str, dict[str, int]] = field(default_factory=dict)
     query_errors: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    # Canned answers by query path, before the bank/auth handlers below: a
+    # message, or a function of the request bytes returning one.
+    responses: dict[str, Any] = field(default_factory=dict)
+    requests: list[tuple[str, bytes]] = field(default_factory=list)
     broadcast_result: dict[str, Any] | None = None
     broadcasts: list[tuple[str, bytes]] = field(default_factory=list)
     queries: list[tuple[str, int]] = field(default_factory=list)
@@ -59,9 +66,14 @@ class FakeNode:
         self, path: str, data: bytes = b"", height: int = 0, prove: bool = False
     ) -> dict[str, Any]:
         self.queries.append((path, height))
+        self.requests.append((path, data))
         if path in self.query_errors:
             codespace, code, log = self.query_errors[path]
             return {"code": code, "codespace": codespace, "log": log, "value": b""}
+        if path in self.responses:
+            answer = self.responses[path]
+            answer = answer(data) if callable(answer) else answer
+            return {"code": 0, "log": "", "value": answer.SerializeToString()}
         handler: Callable[[bytes], Any] = getattr(self, "_q_" + path.rsplit("/", 1)[1])
         return {"code": 0, "log": "", "value": handler(data).SerializeToString()}
 
@@ -138,7 +150,7 @@ class Wallet:
     """Runs ``mgrid`` against a keyring directory and a fake node."""
 
     keyring_dir: str
-    node: FakeNode
+    node: Any  # a FakeNode, or an InProcessNode for end-to-end tests
     interactive: bool = False
     answers: list[str] = field(default_factory=list)
     confirm_answer: bool = True
@@ -178,3 +190,83 @@ def fake_node() -> FakeNode:
 @pytest.fixture
 def wallet(tmp_path: Any, fake_node: FakeNode) -> Wallet:
     return Wallet(str(tmp_path / "keyring"), fake_node)
+
+
+# -- a real in-process chain for end-to-end wallet tests ---------------------------------------
+
+MICROGRID_START = 1_700_000_040  # a boundary of 60 s intervals
+MICROGRID_FUNDS = 1_000_000
+MICROGRID_PARAMS: dict[str, Any] = {
+    "interval_seconds": 60,
+    "gate_closure_seconds": 10,
+    "max_intervals_ahead": 10,
+    "mechanism": "uniform",
+    "k": "1/2",
+    "retail_tariff": 300,
+    "feed_in_tariff": 100,
+    "grid_fee_per_kwh": 10,
+    "tax_rate": "0",
+    "seller_collateral_rate": "1/10",
+    "max_open_orders": 5,
+    "min_order_wh": 10,
+    "max_order_wh": 1_000_000,
+}
+MICROGRID_NETWORK: dict[str, Any] = {
+    "buses": [
+        {"id": "pcc"},
+        {"id": "b1", "parent": "pcc", "capacity_wh": 5_000},
+        {"id": "b2", "parent": "pcc"},
+    ]
+}
+# Keyring name -> seed byte. alice and bob are approved participants from
+# genesis, carol is funded but not registered, meter1 and meter2 are meter keys.
+MICROGRID_KEYS = {
+    "utility": 1,
+    "regulator": 2,
+    "alice": 3,
+    "bob": 4,
+    "carol": 5,
+    "meter1": 6,
+    "meter2": 7,
+}
+
+
+@dataclass
+class Microgrid:
+    """An InProcessNode (a real Chain) and a wallet whose test keyring holds its keys."""
+
+    node: InProcessNode
+    wallet: Wallet
+
+    def address(self, name: str) -> str:
+        return crypto.PrivateKey(bytes([MICROGRID_KEYS[name]]) * 32).address
+
+    def pub_key(self, name: str) -> str:
+        return crypto.PrivateKey(bytes([MICROGRID_KEYS[name]]) * 32).public_key.hex()
+
+
+@pytest.fixture
+def microgrid(tmp_path: Any) -> Iterator[Microgrid]:
+    keyring = Keyring(str(tmp_path / "keyring"), backend="test")
+    for name, n in MICROGRID_KEYS.items():
+        keyring.add(name, bytes([n]) * 32)
+    address = {info.name: info.address for info in keyring.list()}
+    funded = ("utility", "regulator", "alice", "bob", "carol")
+    state = default_app_state(
+        balances={address[name]: MICROGRID_FUNDS for name in funded},
+        utility=address["utility"],
+        regulator=address["regulator"],
+        network=MICROGRID_NETWORK,
+        market_params=MICROGRID_PARAMS,
+    )
+    state["registry"]["participants"] = [
+        {"address": address["alice"], "role": "prosumer", "bus": "b1"},
+        {"address": address["bob"], "role": "consumer", "bus": "b2"},
+    ]
+    home = tmp_path / "node"
+    home.mkdir()
+    node = InProcessNode(home, state, chain_id=CHAIN_ID, start_time=MICROGRID_START)
+    try:
+        yield Microgrid(node, Wallet(keyring.directory.as_posix(), node))
+    finally:
+        node.close()

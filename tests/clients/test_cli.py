@@ -281,6 +281,7 @@ def test_send_asks_the_chain_and_signs_what_it_decodes(
         "codespace": "",
         "log": "",
         "phase": "block",
+        "events": [],
     }
     assert "UNENCRYPTED" in r.err
 

@@ -375,6 +375,8 @@ def place_order(ctx: Context, signer: bytes, msg: market_pb2.MsgPlaceOrder) -> m
         height=ctx.height,
         escrow=str(escrow),
         collateral=str(collateral),
+        paid="0",
+        received="0",
     )
     if priced:
         order.price = msg.price

@@ -43,7 +43,9 @@ class MsgRoute:
 def _routes(module: str, impl: Any, names: Sequence[str]) -> dict[str, MsgRoute]:
     """Routes for oneof fields ``names``: ``impl.validate_<name>`` and ``impl.handle_<name>``."""
     return {
-        name: MsgRoute(module, name, getattr(impl, f"validate_{name}"), getattr(impl, f"handle_{name}"))
+        name: MsgRoute(
+            module, name, getattr(impl, f"validate_{name}"), getattr(impl, f"handle_{name}")
+        )
         for name in names
     }
 

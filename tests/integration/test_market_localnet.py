@@ -85,7 +85,16 @@ def test_an_interval_from_the_cli(net: LocalnetRunner) -> None:
     assert refused.returncode == 1 and "not approved" in refused.stdout + refused.stderr
     for name in ("prosumer", "consumer"):
         tx(net, "registry", "approve", addr[name], "--from", "utility")
-    tx(net, "registry", "register-meter", addr["prosumer"], "--meter-key", "meter1", "--from", "utility")
+    tx(
+        net,
+        "registry",
+        "register-meter",
+        addr["prosumer"],
+        "--meter-key",
+        "meter1",
+        "--from",
+        "utility",
+    )
     participant = mgrid(net, "query", "registry", "participant", addr["prosumer"])
     assert "APPROVED" in json.dumps(participant)
 

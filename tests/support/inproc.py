@@ -40,7 +40,12 @@ def _events_json(events: list[Event]) -> list[dict[str, Any]]:
 
 
 def _result_json(r: TxResult) -> dict[str, Any]:
-    return {"code": r.code, "codespace": r.codespace, "log": r.log, "events": _events_json(r.events)}
+    return {
+        "code": r.code,
+        "codespace": r.codespace,
+        "log": r.log,
+        "events": _events_json(r.events),
+    }
 
 
 class InProcessNode:
@@ -76,7 +81,9 @@ class InProcessNode:
         """Unix seconds of the last committed block."""
         return self.time_ns // NS
 
-    def commit_block(self, txs: list[bytes] | None = None, *, seconds: int | None = None) -> BlockResult:
+    def commit_block(
+        self, txs: list[bytes] | None = None, *, seconds: int | None = None
+    ) -> BlockResult:
         """One block holding ``txs`` (default: the mempool), ``seconds`` after the last."""
         if txs is None:
             txs, self.mempool = self.mempool, []
@@ -121,7 +128,9 @@ class InProcessNode:
         path = f"/{service.full_name}/{method}"
         result = self.chain.query(path, request.SerializeToString(), height)
         if result.code:
-            raise AssertionError(f"query {path} failed: {result.codespace}/{result.code} {result.log}")
+            raise AssertionError(
+                f"query {path} failed: {result.codespace}/{result.code} {result.log}"
+            )
         out_type = service.methods_by_name[method].output_type
         return message_factory.GetMessageClass(out_type).FromString(result.value)
 

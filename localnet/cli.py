@@ -140,7 +140,8 @@ def describe(network: Network, height: int | None = None) -> str:
         f"logs:    {home}/node<i>/logs/cometbft.log and app.log",
         f"keyring: {network.keyring_dir} (backend {KEYRING_BACKEND}, unencrypted)",
     ]
-    lines += [f"  {name:<8} {address}" for name, address in network.keys.items()]
+    width = max((len(name) for name in network.keys), default=0)
+    lines += [f"  {name:<{width}}  {address}" for name, address in network.keys.items()]
     rpc = network.nodes[0].rpc_url
     lines += ["", "Use it:"]
     if network.app == "mgrid":

@@ -530,22 +530,9 @@ def clear_interval(
     ctx: Context, state: market_pb2.ModuleState, params: MarketParams, n: int
 ) -> None:
     orders = [o for o in orders_of_interval(ctx.kv, n) if o.status == OPEN]
-    start, end, gate = interval_times(state, params, n)
-    record = market_pb2.IntervalState(
-        id=n,
-        status=market_pb2.INTERVAL_STATUS_CLEARED,
-        start_time=start,
-        end_time=end,
-        gate_closure_time=gate,
-        cleared_height=ctx.height,
-        mechanism=params.mechanism,
-        k=format_fraction(params.k),
-        order_count=len(orders),
-        retail_tariff=params.retail_tariff,
-        feed_in_tariff=params.feed_in_tariff,
-        min_price=params.min_price,
-        max_price=params.max_price,
-    )
+    record = _new_record(state, params, n, market_pb2.INTERVAL_STATUS_CLEARED)
+    record.cleared_height = ctx.height
+    record.order_count = len(orders)
     if not orders:
         ctx.kv.set(_INTERVAL + u64(n), _pb(record))
         return
@@ -848,6 +835,44 @@ def _pay_out(
 # Queries' helpers and invariants
 
 
+_MONEY_FIELDS = (
+    "buyers_pay",
+    "sellers_receive",
+    "market_surplus",
+    "deficit",
+    "fees",
+    "taxes",
+    "grid_import_amount",
+    "grid_export_amount",
+)
+
+
+def _new_record(
+    state: market_pb2.ModuleState,
+    params: MarketParams,
+    n: int,
+    status: market_pb2.IntervalStatus.ValueType,
+) -> market_pb2.IntervalState:
+    """An interval's record before clearing: its times, the params in force, zero money."""
+    start, end, gate = interval_times(state, params, n)
+    record = market_pb2.IntervalState(
+        id=n,
+        status=status,
+        start_time=start,
+        end_time=end,
+        gate_closure_time=gate,
+        mechanism=params.mechanism,
+        k=format_fraction(params.k),
+        retail_tariff=params.retail_tariff,
+        feed_in_tariff=params.feed_in_tariff,
+        min_price=params.min_price,
+        max_price=params.max_price,
+    )
+    for name in _MONEY_FIELDS:
+        setattr(record, name, "0")
+    return record
+
+
 def get_interval(kv: KV, n: int) -> market_pb2.IntervalState:
     """The stored record of a cleared interval, or the schedule's view of one that held no orders."""
     raw = kv.get(_INTERVAL + u64(n))
@@ -855,23 +880,12 @@ def get_interval(kv: KV, n: int) -> market_pb2.IntervalState:
         return market_pb2.IntervalState.FromString(raw)
     state = get_state(kv)
     params, _ = get_params(kv)
-    start, end, gate = interval_times(state, params, n)
     cleared = n < state.next_to_clear and kv.get(_TO_CLEAR + u64(n)) is None
-    count = sum(1 for o in orders_of_interval(kv, n) if o.status == OPEN) if not cleared else 0
-    return market_pb2.IntervalState(
-        id=n,
-        status=market_pb2.INTERVAL_STATUS_CLEARED if cleared else market_pb2.INTERVAL_STATUS_OPEN,
-        start_time=start,
-        end_time=end,
-        gate_closure_time=gate,
-        mechanism=params.mechanism,
-        k=format_fraction(params.k),
-        order_count=count,
-        retail_tariff=params.retail_tariff,
-        feed_in_tariff=params.feed_in_tariff,
-        min_price=params.min_price,
-        max_price=params.max_price,
-    )
+    status = market_pb2.INTERVAL_STATUS_CLEARED if cleared else market_pb2.INTERVAL_STATUS_OPEN
+    record = _new_record(state, params, n, status)
+    if not cleared:
+        record.order_count = sum(1 for o in orders_of_interval(kv, n) if o.status == OPEN)
+    return record
 
 
 def get_trade(kv: KV, interval_and_index: bytes) -> market_pb2.Trade:

@@ -851,7 +851,7 @@ def _new_record(
     state: market_pb2.ModuleState,
     params: MarketParams,
     n: int,
-    status: market_pb2.IntervalStatus.ValueType,
+    status: market_pb2.IntervalStatus,
 ) -> market_pb2.IntervalState:
     """An interval's record before clearing: its times, the params in force, zero money."""
     start, end, gate = interval_times(state, params, n)

@@ -2,8 +2,9 @@
 data and compare (DESIGN.md section 2 step 3; section 4: anyone can check
 that the deterministic clearing did what the rules say).
 
-The order book is rebuilt exactly as the keeper builds it at gate closure,
-from queries at one height:
+The order book is rebuilt with the keeper's own helpers
+(``clearing_order``, ``clearing_params``, the registry's
+``network_from_proto``), from queries at one height:
 
 - the interval (it must be CLEARED): mechanism and k actually used, the
   tariffs and price bounds as used;
@@ -28,7 +29,9 @@ from fractions import Fraction
 from typing import Any
 
 from app.modules.market import clearing
-from app.modules.market.network import Bus, Network
+from app.modules.market import keeper as market_keeper
+from app.modules.market.network import Network
+from app.modules.registry.keeper import network_from_proto
 from app.pb.mgrid.market.v1 import market_pb2
 from clients.mgrid.chain import ChainClient, ChainError, pages
 
@@ -146,33 +149,14 @@ def reconstruct(interval: Any, orders: list[Any], network: Any) -> Inputs:
     try:
         k = Fraction(interval.k) if interval.k else clearing.DEFAULT_K
         mechanism = clearing.Mechanism(interval.mechanism, k)
-        params = clearing.Params(
-            feed_in_tariff=interval.feed_in_tariff,
-            retail_tariff=interval.retail_tariff,
-            min_price=interval.min_price,
-            max_price=interval.max_price,
-        )
-        buses = tuple(
-            Bus(b.id, b.parent or None, b.capacity_wh if b.HasField("capacity_wh") else None)
-            for b in network.buses
-        )
-        net = Network(buses) if buses else None
+        params = market_keeper.clearing_params(interval)
+        net = network_from_proto(network) if network.buses else None
     except (ValueError, ZeroDivisionError) as exc:
         raise ChainError(
             f"the chain's interval {interval.id} cannot be cleared again: {exc}"
         ) from None
     return Inputs(
-        orders=[
-            clearing.Order(
-                id=str(o.id),
-                side=clearing.BUY if o.side == market_pb2.SIDE_BUY else clearing.SELL,
-                quantity_wh=o.quantity_wh,
-                price=o.price if o.HasField("price") else o.auto_price,
-                bus=o.bus or None,
-                owner=o.owner or None,
-            )
-            for o in book
-        ],
+        orders=[market_keeper.clearing_order(o) for o in book],
         mechanism=mechanism,
         params=params,
         network=net,

@@ -537,24 +537,9 @@ def clear_interval(
         ctx.kv.set(_INTERVAL + u64(n), _pb(record))
         return
     _price_automatic(ctx, params, n, orders, record)
-    snapshot = [
-        clearing.Order(
-            id=str(o.id),
-            side=SIDE_NAMES[o.side],
-            quantity_wh=o.quantity_wh,
-            price=o.price if o.HasField("price") else o.auto_price,
-            bus=o.bus or None,
-            owner=o.owner,
-        )
-        for o in orders
-    ]
+    snapshot = [clearing_order(o) for o in orders]
     network = registry.get_network(ctx.kv)
-    cparams = clearing.Params(
-        feed_in_tariff=params.feed_in_tariff,
-        retail_tariff=params.retail_tariff,
-        min_price=params.min_price,
-        max_price=params.max_price,
-    )
+    cparams = clearing_params(record)
     denom = bank.get_params(ctx.kv).denom
     try:
         result = clearing.clear(
@@ -610,6 +595,31 @@ def clear_interval(
         grid_export_wh=record.grid_export_wh,
         curtailments=len(record.curtailments),
         fallback=record.fallback,
+    )
+
+
+def clearing_order(o: market_pb2.Order) -> clearing.Order:
+    """An order as the clearing function sees it (auto-priced ones at their auto price).
+
+    The chain's snapshot and ``mgrid market audit`` both build it here.
+    """
+    return clearing.Order(
+        id=str(o.id),
+        side=SIDE_NAMES[o.side],
+        quantity_wh=o.quantity_wh,
+        price=_limit(o),
+        bus=o.bus or None,
+        owner=o.owner,
+    )
+
+
+def clearing_params(record: market_pb2.IntervalState) -> clearing.Params:
+    """The tariffs and price bounds an interval clears under, as its record holds them."""
+    return clearing.Params(
+        feed_in_tariff=record.feed_in_tariff,
+        retail_tariff=record.retail_tariff,
+        min_price=record.min_price,
+        max_price=record.max_price,
     )
 
 

@@ -24,10 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import message_factory
+from google.protobuf.message import Message
 
+from app import crypto
 from app.chain import BlockResult, Chain, TxResult
 from app.context import Event
+from app.crypto import PrivateKey
+from app.modules.auth import keeper as auth_keeper
+from app.pb.mgrid.tx.v1 import tx_pb2
 from app.store import Store
+from app.tx import codec
 
 NS = 1_000_000_000
 
@@ -122,6 +128,19 @@ class InProcessNode:
         if checked.code:
             return checked
         return self.commit_block([raw]).tx_results[0]
+
+    def sign(self, signer: PrivateKey, *messages: tuple[str, Message]) -> bytes:
+        """A tx of ``messages`` ((Msg oneof field, message) pairs) at the signer's next
+        sequence: the check state's, so it follows txs still in the mempool."""
+        account = auth_keeper.get_account(
+            self.chain.check_kv, crypto.decode_address(signer.address)
+        )
+        body = tx_pb2.TxBody(
+            chain_id=self.chain_id, signer=signer.address, sequence=account.sequence
+        )
+        for name, msg in messages:
+            getattr(body.messages.add(), name).CopyFrom(msg)
+        return codec.sign_tx(body, signer)
 
     def query(self, file_descriptor: Any, method: str, request: Any, height: int = 0) -> Any:
         service = file_descriptor.services_by_name["Query"]

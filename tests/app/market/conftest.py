@@ -14,8 +14,6 @@ from app.chain import TxResult
 from app.crypto import PrivateKey
 from app.pb.mgrid.bank.v1 import bank_pb2
 from app.pb.mgrid.market.v1 import market_pb2
-from app.pb.mgrid.tx.v1 import tx_pb2
-from app.tx import codec
 from tests.support.inproc import InProcessNode
 from tests.support.txs import key
 
@@ -92,25 +90,10 @@ class Market:
 
     def __init__(self, node: InProcessNode):
         self.node = node
-        self.sequences: dict[str, int] = {}
 
     def tx(self, signer: PrivateKey, **msgs: Any) -> TxResult:
-        """Sign one tx holding ``msgs`` (oneof field name -> message) and deliver it.
-
-        A tx CheckTx rejects never reaches a block and does not use its sequence.
-        """
-        result = self.node.deliver(self.sign(signer, **msgs))
-        if result.code and not any(e.type == "tx" for e in result.events):
-            self.sequences[signer.address] -= 1
-        return result
-
-    def sign(self, signer: PrivateKey, **msgs: Any) -> bytes:
-        seq = self.sequences.get(signer.address, 0)
-        body = tx_pb2.TxBody(chain_id=self.node.chain_id, signer=signer.address, sequence=seq)
-        for name, msg in msgs.items():
-            getattr(body.messages.add(), name).CopyFrom(msg)
-        self.sequences[signer.address] = seq + 1
-        return codec.sign_tx(body, signer)
+        """Sign one tx holding ``msgs`` (oneof field name -> message) and deliver it."""
+        return self.node.deliver(self.node.sign(signer, *msgs.items()))
 
     def rejected(self, signer: PrivateKey, **msgs: Any) -> TxResult:
         result = self.tx(signer, **msgs)

@@ -11,10 +11,7 @@ from app.context import Context, Mode
 from app.genesis import default_app_state
 from app.kv import CacheKV, StoreView
 from app.modules import PREFIX_REGISTRY
-from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
-from app.pb.mgrid.tx.v1 import tx_pb2
-from app.tx import codec
 from tests.support.inproc import InProcessNode
 from tests.support.txs import key
 
@@ -76,22 +73,13 @@ class RegistryNode:
     def __init__(self, node: InProcessNode):
         self.node = node
 
-    def sequence(self, signer: Any) -> int:
-        req = auth_pb2.QueryAccountRequest(address=signer.address)
-        return int(self.node.query(auth_pb2.DESCRIPTOR, "Account", req).account.sequence)
-
     def tx(self, signer: Any, name: str, msg: Any) -> bytes:
         """A signed tx of one message (``name`` is the Msg oneof field)."""
         return self.tx_many(signer, [(name, msg)])
 
     def tx_many(self, signer: Any, messages: list[tuple[str, Any]]) -> bytes:
         """A signed tx of several messages, in order, at the signer's next sequence."""
-        body = tx_pb2.TxBody(
-            chain_id=self.node.chain_id, signer=signer.address, sequence=self.sequence(signer)
-        )
-        for name, msg in messages:
-            getattr(body.messages.add(), name).CopyFrom(msg)
-        return codec.sign_tx(body, signer)
+        return self.node.sign(signer, *messages)
 
     def deliver(self, signer: Any, name: str, msg: Any) -> TxResult:
         """CheckTx, then a block holding the tx (or the CheckTx rejection)."""

@@ -203,10 +203,10 @@ def init(ctx: Context, params: market_pb2.Params, bounds: market_pb2.Bounds) -> 
 
 def update_params(ctx: Context, signer: bytes, proto: market_pb2.Params) -> None:
     registry.require_utility(ctx.kv, signer)
-    _, bounds = get_params(ctx.kv)
+    params, bounds = get_params(ctx.kv)
     parsed = parse_params(proto, bounds)
     state = get_state(ctx.kv)
-    state.pending_from_interval = current_interval(state, get_params(ctx.kv)[0], _now(ctx)) + 1
+    state.pending_from_interval = current_interval(state, params, _now(ctx)) + 1
     ctx.kv.set(_PENDING, _pb(params_to_proto(parsed)))
     set_state(ctx.kv, state)
     ctx.emit(
@@ -565,6 +565,7 @@ def clear_interval(
         for o in orders:
             ledger.credit(crypto.decode_address(o.owner), int(o.escrow) + int(o.collateral))
             o.status = market_pb2.ORDER_STATUS_UNMATCHED
+            o.matched_wh = o.grid_wh = 0  # _settle may have filled some in before refusing
             o.paid = o.received = "0"
     _pay_out(ctx, denom, params.subsidy_account, ledger, record)
     for o in orders:
@@ -660,8 +661,9 @@ def _settle(
     """Check the clearing result against the snapshot, then work out every payment.
 
     Updates ``orders`` and ``record`` in place and writes trades; returns what
-    escrow pays to whom. Raises _BadResult (before writing anything) if the
-    result breaks a rule the mechanisms promise.
+    escrow pays to whom. Raises _BadResult, before writing anything to state
+    (the caller then resets ``orders``), if the result breaks a rule the
+    mechanisms promise.
     """
     n = record.id
     by_id = {str(o.id): o for o in orders}
@@ -711,7 +713,7 @@ def _settle(
         raise _BadResult("money is not conserved")
     grid = _grid_fill(params, orders, matched, network)
     ledger = _Ledger()
-    import_amount = export_amount = 0
+    import_wh = export_wh = import_amount = export_amount = 0
     for o in orders:
         oid = str(o.id)
         g = grid.get(oid, 0)
@@ -720,6 +722,7 @@ def _settle(
         owner = crypto.decode_address(o.owner)
         if o.side == BUY:
             cost = g * params.retail_tariff // WH_PER_KWH
+            import_wh += g
             import_amount += cost
             spent = paid.get(oid, 0) + cost
             if spent > int(o.escrow):
@@ -730,6 +733,7 @@ def _settle(
             o.paid, o.received = str(spent), "0"
         else:
             gain = g * params.feed_in_tariff // WH_PER_KWH
+            export_wh += g
             export_amount += gain
             ledger.credit(owner, received.get(oid, 0) + gain + int(o.collateral))
             o.paid, o.received = "0", str(received.get(oid, 0) + gain)
@@ -767,12 +771,12 @@ def _settle(
     record.taxes = str(taxes)
     record.rounds = result.rounds
     record.trade_count = len(rows)
-    record.grid_import_wh = sum(g for oid, g in grid.items() if by_id[oid].side == BUY)
-    record.grid_export_wh = sum(g for oid, g in grid.items() if by_id[oid].side == SELL)
+    record.grid_import_wh = import_wh
+    record.grid_export_wh = export_wh
     record.grid_import_amount = str(import_amount)
     record.grid_export_amount = str(export_amount)
     flagged = sum(o.quantity_wh - matched.get(str(o.id), 0) for o in orders if o.grid_fill)
-    record.grid_curtailed_wh = flagged - record.grid_import_wh - record.grid_export_wh
+    record.grid_curtailed_wh = flagged - import_wh - export_wh
     record.curtailments.extend(
         market_pb2.Curtailment(
             round=c.round,
@@ -890,7 +894,7 @@ def get_interval(kv: KV, n: int) -> market_pb2.IntervalState:
         return market_pb2.IntervalState.FromString(raw)
     state = get_state(kv)
     params, _ = get_params(kv)
-    cleared = n < state.next_to_clear and kv.get(_TO_CLEAR + u64(n)) is None
+    cleared = n < state.next_to_clear  # (an interval that held orders has its record)
     status = market_pb2.INTERVAL_STATUS_CLEARED if cleared else market_pb2.INTERVAL_STATUS_OPEN
     record = _new_record(state, params, n, status)
     if not cleared:

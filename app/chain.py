@@ -47,6 +47,9 @@ from app.modules.bank import keeper as bank_keeper
 from app.modules.market import genesis as market_genesis
 from app.modules.market import keeper as market_keeper
 from app.modules.registry import genesis as registry_genesis
+from app.modules.reputation import genesis as reputation_genesis
+from app.modules.settlement import genesis as settlement_genesis
+from app.modules.settlement import keeper as settlement_keeper
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from app.router import MSG_ROUTES, QUERY_ROUTES, QueryRoute, validate_messages
 from app.store import Store, StoreError
@@ -66,6 +69,8 @@ GENESIS_SECTIONS = (
     ("bank", bank_genesis.init_genesis),
     ("registry", registry_genesis.init_genesis),
     ("market", market_genesis.init_genesis),
+    ("settlement", settlement_genesis.init_genesis),
+    ("reputation", reputation_genesis.init_genesis),
 )
 
 
@@ -184,7 +189,9 @@ class Chain:
             raise RuntimeError(f"block height {height} != committed height + 1 ({self.height + 1})")
         ctx = Context(self.block_kv, height, time_ns, self.chain_id, Mode.DELIVER)
         results = [self._run_tx(ctx, raw) for raw in txs]
-        market_keeper.end_block(ctx)
+        cleared = market_keeper.end_block(ctx)
+        settlement_keeper.note_cleared(ctx.kv, cleared)
+        settlement_keeper.end_block(ctx)
         if self.check_invariants:
             self._check_invariants()
         self._block_time_ns = time_ns

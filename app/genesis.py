@@ -24,6 +24,19 @@ DEMO_MARKET_PARAMS: dict[str, Any] = {
     "gate_closure_seconds": 5,
     "max_intervals_ahead": 180,
 }
+# Readings for an interval are taken for 10 s after it ends, so an interval
+# is settled about half a minute after its gate closed.
+DEMO_SETTLEMENT_PARAMS: dict[str, Any] = {"window_seconds": 10}
+# Reputation that moves visibly within a few intervals: half the weight on
+# the newest one, suspension below 0.35 for three intervals, and a tenth of
+# the penalty pool paid back to the three best-ranked after each interval.
+DEMO_REPUTATION_PARAMS: dict[str, Any] = {
+    "weight": "1/2",
+    "suspension_threshold": 350_000,
+    "suspension_intervals": 3,
+    "rebate_rate": "1/10",
+    "rebate_top": 3,
+}
 
 
 def default_app_state(
@@ -35,12 +48,15 @@ def default_app_state(
     regulator: str | None = None,
     network: Mapping[str, Any] | None = None,
     market_params: Mapping[str, Any] | None = None,
+    settlement_params: Mapping[str, Any] | None = None,
+    reputation_params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A valid app_state funding ``balances`` (bech32 address -> amount of ``denom``).
 
     With ``utility`` (and optionally ``regulator``) it also names the
     authorities, the network (default: ``DEMO_NETWORK``) and turns the market
-    on with ``market_params`` over the module defaults.
+    on with ``market_params`` over the module defaults, and with it settlement
+    and reputation (``settlement_params``, ``reputation_params``).
     """
     state: dict[str, Any] = {
         "bank": {
@@ -60,4 +76,6 @@ def default_app_state(
             "network": dict(network or DEMO_NETWORK),
         }
         state["market"] = {"params": dict(market_params or {})}
+        state["settlement"] = {"params": dict(settlement_params or {})}
+        state["reputation"] = {"params": dict(reputation_params or {})}
     return state

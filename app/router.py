@@ -26,10 +26,15 @@ from app.modules.market import msgs as market_msgs
 from app.modules.market import queries as market_queries
 from app.modules.registry import msgs as registry_msgs
 from app.modules.registry import queries as registry_queries
+from app.modules.reputation import queries as reputation_queries
+from app.modules.settlement import msgs as settlement_msgs
+from app.modules.settlement import queries as settlement_queries
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
+from app.pb.mgrid.reputation.v1 import reputation_pb2
+from app.pb.mgrid.settlement.v1 import settlement_pb2
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ MSG_ROUTES: dict[str, MsgRoute] = {
         market_msgs,
         ["place_order", "cancel_order", "update_params", "publish_forecast"],
     ),
+    **_routes("settlement", settlement_msgs, ["meter_reading"]),
 }
 
 
@@ -119,5 +125,7 @@ QUERY_ROUTES: dict[str, QueryRoute] = {
         *_service_routes(bank_pb2.DESCRIPTOR, bank_queries.Queries()),
         *_service_routes(registry_pb2.DESCRIPTOR, registry_queries.Queries()),
         *_service_routes(market_pb2.DESCRIPTOR, market_queries.Queries()),
+        *_service_routes(settlement_pb2.DESCRIPTOR, settlement_queries.Queries()),
+        *_service_routes(reputation_pb2.DESCRIPTOR, reputation_queries.Queries()),
     )
 }

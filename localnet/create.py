@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.genesis import DEMO_MARKET_PARAMS, default_app_state
+from app.genesis import (
+    DEMO_MARKET_PARAMS,
+    DEMO_REPUTATION_PARAMS,
+    DEMO_SETTLEMENT_PARAMS,
+    default_app_state,
+)
 from localnet import tomledit
 from localnet.commands import run_cometbft
 from localnet.errors import HomeError, LocalnetError
@@ -160,6 +165,8 @@ def build_genesis(network: Network, genesis_time: datetime) -> dict[str, Any]:
             utility=network.keys["utility"],
             regulator=network.keys["regulator"],
             market_params=DEMO_MARKET_PARAMS,
+            settlement_params=DEMO_SETTLEMENT_PARAMS,
+            reputation_params=DEMO_REPUTATION_PARAMS,
         ),
     }
 

@@ -3,7 +3,9 @@ typed values, raising the registered error that names the field."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from fractions import Fraction
 
 from app import coins, crypto
 from app.errors import ErrInvalidAddress, ErrInvalidCoins, ErrInvalidRequest
@@ -66,3 +68,30 @@ def page(
             return out, key
         out.append((key, value))
     return out, b""
+
+
+_FRACTION_RE = re.compile(
+    r"^(?:(0|[1-9][0-9]{0,17})(?:\.([0-9]{1,18}))?|([0-9]{1,18})/([1-9][0-9]{0,17}))$"
+)
+
+
+def parse_fraction(text: str) -> Fraction:
+    """Parse "0.05", "1/20" or "0" exactly: plain digits, no sign, exponent or spaces,
+    so that every validator reads the same value from the same bytes.
+
+    Raises ValueError saying what was expected; callers add the field name
+    and their module's error.
+    """
+    match = _FRACTION_RE.match(text)
+    if not match:
+        raise ValueError(f"expected a decimal or a ratio such as 0.05 or 1/20, got {text!r}")
+    whole, decimals, num, den = match.groups()
+    if num is not None:
+        return Fraction(int(num), int(den))
+    return Fraction(int(whole)) + (Fraction(int(decimals), 10 ** len(decimals)) if decimals else 0)
+
+
+def format_fraction(value: Fraction) -> str:
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )

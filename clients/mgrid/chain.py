@@ -29,6 +29,8 @@ from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
+from app.pb.mgrid.reputation.v1 import reputation_pb2
+from app.pb.mgrid.settlement.v1 import settlement_pb2
 
 BROADCAST_MODES = ("sync", "commit")
 
@@ -314,6 +316,70 @@ class ChainClient:
     def forecast(self, interval: int, height: int = 0) -> Any:
         req = market_pb2.QueryForecastRequest(interval=interval)
         return self.query(market_pb2.DESCRIPTOR, "Forecast", req, height).forecast
+
+    # -- settlement and reputation --------------------------------------------------------
+
+    def settlement_params(self, height: int = 0) -> Any:
+        req = settlement_pb2.QueryParamsRequest()
+        return self.query(settlement_pb2.DESCRIPTOR, "Params", req, height).params
+
+    def reading(self, meter: bytes, interval: int, height: int = 0) -> Any:
+        req = settlement_pb2.QueryReadingRequest(meter=meter, interval=interval)
+        return self.query(settlement_pb2.DESCRIPTOR, "Reading", req, height).reading
+
+    def readings(
+        self, interval: int, *, page_key: bytes = b"", limit: int = 0, height: int = 0
+    ) -> Any:
+        """One page of the readings of ``interval``."""
+        req = settlement_pb2.QueryReadingsRequest(interval=interval, page_key=page_key, limit=limit)
+        return self.query(settlement_pb2.DESCRIPTOR, "Readings", req, height)
+
+    def settlement(self, interval: int, height: int = 0) -> Any:
+        """``QueryIntervalResponse``: settled?, the window's end, and the IntervalSettlement."""
+        req = settlement_pb2.QueryIntervalRequest(interval=interval)
+        return self.query(settlement_pb2.DESCRIPTOR, "Interval", req, height)
+
+    def settlements(
+        self,
+        *,
+        interval: int = 0,
+        participant: str = "",
+        page_key: bytes = b"",
+        limit: int = 0,
+        height: int = 0,
+    ) -> Any:
+        """One page of ParticipantSettlements: of ``interval``, of ``participant`` (newest
+        first), or the one of both."""
+        req = settlement_pb2.QuerySettlementsRequest(
+            interval=interval, participant=participant, page_key=page_key, limit=limit
+        )
+        return self.query(settlement_pb2.DESCRIPTOR, "Settlements", req, height)
+
+    def kpis(self, height: int = 0) -> Any:
+        """Cumulative KPIs since genesis (``Totals``)."""
+        req = settlement_pb2.QueryKpisRequest()
+        return self.query(settlement_pb2.DESCRIPTOR, "Kpis", req, height).totals
+
+    def reputation_params(self, height: int = 0) -> Any:
+        req = reputation_pb2.QueryParamsRequest()
+        return self.query(reputation_pb2.DESCRIPTOR, "Params", req, height).params
+
+    def score(self, participant: str, height: int = 0) -> Any:
+        """``QueryScoreResponse``: the Score and the rank (0 = unranked)."""
+        req = reputation_pb2.QueryScoreRequest(participant=participant)
+        return self.query(reputation_pb2.DESCRIPTOR, "Score", req, height)
+
+    def reputation_history(
+        self, participant: str, *, page_key: bytes = b"", limit: int = 0, height: int = 0
+    ) -> Any:
+        req = reputation_pb2.QueryHistoryRequest(
+            participant=participant, page_key=page_key, limit=limit
+        )
+        return self.query(reputation_pb2.DESCRIPTOR, "History", req, height)
+
+    def ranking(self, *, page_key: bytes = b"", limit: int = 0, height: int = 0) -> Any:
+        req = reputation_pb2.QueryRankingRequest(page_key=page_key, limit=limit)
+        return self.query(reputation_pb2.DESCRIPTOR, "Ranking", req, height)
 
 
 def pages(fetch: Callable[[bytes], Any], items: str) -> Iterator[Any]:

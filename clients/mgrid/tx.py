@@ -18,9 +18,11 @@ from google.protobuf import json_format
 
 from app import crypto
 from app.coins import Coin
+from app.modules.settlement.reading import sign_reading
 from app.pb.mgrid.bank.v1 import bank_pb2
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
+from app.pb.mgrid.settlement.v1 import settlement_pb2
 from app.pb.mgrid.tx.v1 import tx_pb2
 from app.tx import codec
 
@@ -117,6 +119,32 @@ def msg_publish_forecast(interval: int, generation_wh: int, demand_wh: int) -> t
             interval=interval, generation_wh=generation_wh, demand_wh=demand_wh
         )
     )
+
+
+# -- settlement -------------------------------------------------------------------------------
+
+
+def msg_meter_reading(
+    meter_key: crypto.PrivateKey,
+    *,
+    chain_id: str,
+    participant: str,
+    interval: int,
+    exported_wh: int,
+    imported_wh: int,
+    sequence: int,
+) -> tx_pb2.Msg:
+    """A reading signed by the meter's own key; any account may submit it."""
+    reading = settlement_pb2.MeterReading(
+        chain_id=chain_id,
+        meter=meter_key.public_key,
+        participant=participant,
+        interval=interval,
+        exported_wh=exported_wh,
+        imported_wh=imported_wh,
+        sequence=sequence,
+    )
+    return tx_pb2.Msg(meter_reading=sign_reading(meter_key, reading))
 
 
 def build_body(signer: str, messages: Sequence[tx_pb2.Msg], params: TxParams) -> tx_pb2.TxBody:

@@ -277,9 +277,9 @@ def test_network_and_authorities_end_to_end(microgrid: Microgrid) -> None:
     network = w("-o", "json", "query", "registry", "network").json()["network"]
     assert network == {
         "buses": [
-            {"id": "pcc", "parent": ""},
-            {"id": "b1", "parent": "pcc", "capacity_wh": 5000},
-            {"id": "b2", "parent": "pcc"},
+            {"id": "pcc", "parent": "", "loss_ppm": 0},
+            {"id": "b1", "parent": "pcc", "capacity_wh": 5000, "loss_ppm": 0},
+            {"id": "b2", "parent": "pcc", "loss_ppm": 0},
         ]
     }
     text = w("query", "registry", "network").out.splitlines()

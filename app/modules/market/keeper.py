@@ -36,21 +36,28 @@ account when it is placed, and what it did not cost returns when it ends
   actual charge is at most the matching term (prices <= u, a sum of floors
   <= the floor of the sum), so no params change within the bounds can leave
   an order under-covered;
-- a seller locks ``floor(q * retail_tariff * seller_collateral_rate / 1000)``
-  as collateral.
+- a seller locks ``floor(q * retail_tariff * seller_collateral_rate * r / 1000)``
+  as collateral, where r = 1 - collateral_discount * score scales the rate by
+  the seller's reputation (reputation.keeper).
 Invariant: the escrow account holds exactly the sum of open orders' escrow
 and collateral.
 
 Money at clearing, per local trade of q Wh (buyer pays, the rest receive):
     amount (clearing.trade_amount at the buyer's price)  -> from escrow
-    seller_amount                                        -> seller
+    seller_amount                                        -> held for the seller
     amount - seller_amount (mcafee)                      -> surplus_account
     seller_amount - amount (vcg)                         <- subsidy_account
     fee = floor(q * grid_fee_per_kwh / 1000)             -> fee_account
     tax = floor(amount * tax_rate)                       -> tax_account
 Grid fill (no fee or tax: the tariffs are all-in):
     buyer  pays floor(q * retail_tariff / 1000)  -> main grid account
-    seller gets floor(q * feed_in_tariff / 1000) <- main grid account (may go negative)
+    seller gets floor(q * feed_in_tariff / 1000) <- main grid account (may go negative),
+                                                    held for the seller
+What buyers' escrow did not need returns at clearing, and so does the part
+of a seller's collateral for what it did not sell. A seller's money and the
+rest of its collateral stay in escrow (``Order.held``) until settlement
+compares its delivery with its contracts (settlement.keeper). Invariant:
+escrow holds the open orders' escrow and collateral plus every ``held``.
 """
 
 from __future__ import annotations
@@ -79,6 +86,7 @@ from app.modules.market.params import (
     parse_params,
 )
 from app.modules.registry import keeper as registry
+from app.modules.reputation import keeper as reputation
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 
@@ -285,7 +293,7 @@ def get_order(kv: KV, order_id: int) -> market_pb2.Order | None:
     return market_pb2.Order.FromString(raw) if raw is not None else None
 
 
-def _set_order(kv: CacheKV, order: market_pb2.Order) -> None:
+def set_order(kv: CacheKV, order: market_pb2.Order) -> None:
     kv.set(_ORDER + u64(order.id), _pb(order))
 
 
@@ -309,8 +317,10 @@ def buyer_escrow(quantity_wh: int, unit: int, bounds: MarketBounds) -> int:
     return energy + fee + tax
 
 
-def seller_collateral(quantity_wh: int, params: MarketParams) -> int:
-    rate = params.seller_collateral_rate
+def seller_collateral(
+    quantity_wh: int, params: MarketParams, factor: Fraction = Fraction(1)
+) -> int:
+    rate = params.seller_collateral_rate * factor
     return quantity_wh * params.retail_tariff * rate.numerator // (rate.denominator * WH_PER_KWH)
 
 
@@ -325,6 +335,7 @@ def place_order(ctx: Context, signer: bytes, msg: market_pb2.MsgPlaceOrder) -> m
         status = registry.status_name(participant.status)
         raise ErrNotApproved(f"{owner} is {status}; only approved participants place orders")
     t = _now(ctx)
+    reputation.require_not_suspended(ctx.kv, signer, current_interval(state, params, t))
     n = msg.interval
     if n < state.next_to_clear or gate_closure(state, params, n) <= t:
         raise ErrIntervalClosed(
@@ -354,7 +365,7 @@ def place_order(ctx: Context, signer: bytes, msg: market_pb2.MsgPlaceOrder) -> m
         unit = msg.price if priced and not msg.grid_fill else bounds.retail_tariff[1]
         escrow = buyer_escrow(q, unit, bounds)
     else:
-        collateral = seller_collateral(q, params)
+        collateral = seller_collateral(q, params, reputation.collateral_factor(ctx.kv, signer))
     locked = escrow + collateral
     if locked:
         denom = bank.get_params(ctx.kv).denom
@@ -377,12 +388,13 @@ def place_order(ctx: Context, signer: bytes, msg: market_pb2.MsgPlaceOrder) -> m
         collateral=str(collateral),
         paid="0",
         received="0",
+        held="0",
     )
     if priced:
         order.price = msg.price
     state.next_order_id += 1
     set_state(ctx.kv, state)
-    _set_order(ctx.kv, order)
+    set_order(ctx.kv, order)
     ctx.kv.set(BY_INTERVAL + u64(n) + u64(order.id), b"\x01")
     ctx.kv.set(BY_OWNER + signer + u64(order.id), b"\x01")
     ctx.kv.set(_TO_CLEAR + u64(n), b"\x01")
@@ -420,7 +432,7 @@ def cancel_order(ctx: Context, signer: bytes, order_id: int) -> None:
     if refund:
         bank.send(ctx, ESCROW, signer, [Coin(bank.get_params(ctx.kv).denom, refund)])
     order.status = market_pb2.ORDER_STATUS_CANCELLED
-    _set_order(ctx.kv, order)
+    set_order(ctx.kv, order)
     _add_open(ctx.kv, signer, -1)
     ctx.emit("market_cancel_order", order_id=order_id, owner=order.owner, refund=refund)
 
@@ -464,10 +476,13 @@ def orders_of_interval(kv: KV, n: int) -> Iterator[market_pb2.Order]:
 # Clearing at gate closure
 
 
-def end_block(ctx: Context) -> None:
-    """Apply waiting params, then clear every interval whose gate has closed."""
+def end_block(ctx: Context) -> list[int]:
+    """Apply waiting params, then clear every interval whose gate has closed.
+
+    Returns the intervals cleared that held orders (settlement's to-do list).
+    """
     if not is_configured(ctx.kv):
-        return
+        return []
     state = get_state(ctx.kv)
     params, _ = get_params(ctx.kv)
     params = _apply_pending(ctx, state, params)
@@ -475,16 +490,16 @@ def end_block(ctx: Context) -> None:
     state.block_time = t
     if gate_closure(state, params, state.next_to_clear) > t:
         set_state(ctx.kv, state)
-        return
+        return []
     last = current_interval(state, params, t + params.gate_closure_seconds)  # gate(last) <= t
     due = [int.from_bytes(key[len(_TO_CLEAR) :], "big") for key, _ in ctx.kv.iterate(_TO_CLEAR)]
-    for n in due:
-        if n > last:
-            break
+    cleared = [n for n in due if n <= last]
+    for n in cleared:
         ctx.kv.delete(_TO_CLEAR + u64(n))
         clear_interval(ctx, state, params, n)
     state.next_to_clear = last + 1
     set_state(ctx.kv, state)
+    return cleared
 
 
 def auto_prices(params: MarketParams, supply_wh: int, demand_wh: int) -> tuple[int, int]:
@@ -566,10 +581,10 @@ def clear_interval(
             ledger.credit(crypto.decode_address(o.owner), int(o.escrow) + int(o.collateral))
             o.status = market_pb2.ORDER_STATUS_UNMATCHED
             o.matched_wh = o.grid_wh = 0  # _settle may have filled some in before refusing
-            o.paid = o.received = "0"
+            o.paid = o.received = o.held = "0"
     _pay_out(ctx, denom, params.subsidy_account, ledger, record)
     for o in orders:
-        _set_order(ctx.kv, o)
+        set_order(ctx.kv, o)
         _add_open(ctx.kv, crypto.decode_address(o.owner), -1)
     state.grid_import_wh += record.grid_import_wh
     state.grid_export_wh += record.grid_export_wh
@@ -730,13 +745,16 @@ def _settle(
                     f"order {oid} would spend {spent}, more than its escrow {o.escrow}"
                 )
             ledger.credit(owner, int(o.escrow) - spent)
-            o.paid, o.received = str(spent), "0"
+            o.paid, o.received, o.held = str(spent), "0", "0"
         else:
             gain = g * params.feed_in_tariff // WH_PER_KWH
             export_wh += g
             export_amount += gain
-            ledger.credit(owner, received.get(oid, 0) + gain + int(o.collateral))
-            o.paid, o.received = "0", str(received.get(oid, 0) + gain)
+            got = received.get(oid, 0) + gain
+            # Collateral for what was sold stays, with the money, until settlement.
+            kept = int(o.collateral) * (o.matched_wh + g) // o.quantity_wh
+            ledger.credit(owner, int(o.collateral) - kept)
+            o.paid, o.received, o.held = "0", str(got), str(got + kept)
         done = o.matched_wh + o.grid_wh
         o.status = (
             market_pb2.ORDER_STATUS_FILLED
@@ -918,7 +936,8 @@ def trades_of_interval(kv: KV, n: int) -> Iterator[market_pb2.Trade]:
 
 
 def check_invariants(kv: KV) -> None:
-    """Escrow holds exactly the open orders' escrow and collateral; open counts agree.
+    """Escrow holds exactly the open orders' escrow and collateral and the money held
+    for settlement; open counts agree.
 
     Walks every order: for tests and audits. Raises AssertionError.
     """
@@ -932,9 +951,10 @@ def check_invariants(kv: KV) -> None:
         if o.status == OPEN:
             locked += int(o.escrow) + int(o.collateral)
             open_by_owner[o.owner] = open_by_owner.get(o.owner, 0) + 1
+        locked += int(o.held or "0")
     held = bank.get_balance(kv, ESCROW, denom)
     if held != locked:
-        raise AssertionError(f"escrow holds {held}{denom}, open orders lock {locked}{denom}")
+        raise AssertionError(f"escrow holds {held}{denom}, orders lock {locked}{denom}")
     counted = {
         crypto.encode_address(k[len(_OPEN_COUNT) :]): int(v) for k, v in kv.iterate(_OPEN_COUNT)
     }

@@ -12,12 +12,13 @@ every validator reads the same value from the same bytes.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 from app import crypto
 from app.errors import register
+from app.modules import common
+from app.modules.common import format_fraction
 from app.modules.market.clearing import MECHANISMS
 from app.pb.mgrid.market.v1 import market_pb2
 
@@ -26,28 +27,14 @@ ErrParamsOutOfBounds = register("market", 14, "params outside the regulator's bo
 
 MAX_UINT64 = 2**64 - 1
 MAX_ORDER_WH = 10**12  # 1 TWh per order: far above any microgrid, far below overflow
-_FRACTION_RE = re.compile(
-    r"^(?:(0|[1-9][0-9]{0,17})(?:\.([0-9]{1,18}))?|([0-9]{1,18})/([1-9][0-9]{0,17}))$"
-)
 
 
 def parse_fraction(text: str, field: str) -> Fraction:
     """Parse "0.05", "1/20" or "0" exactly; raises ErrInvalidParams naming ``field``."""
-    match = _FRACTION_RE.match(text)
-    if not match:
-        raise ErrInvalidParams(
-            f"{field}: expected a decimal or a ratio such as 0.05 or 1/20, got {text!r}"
-        )
-    whole, decimals, num, den = match.groups()
-    if num is not None:
-        return Fraction(int(num), int(den))
-    return Fraction(int(whole)) + (Fraction(int(decimals), 10 ** len(decimals)) if decimals else 0)
-
-
-def format_fraction(value: Fraction) -> str:
-    return (
-        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
-    )
+    try:
+        return common.parse_fraction(text)
+    except ValueError as exc:
+        raise ErrInvalidParams(f"{field}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ The ``registry`` section of app_state (every field optional)::
 
 Without a network the microgrid is a single root bus ``pcc`` (the point of
 common coupling) with no capacity limit. A bus without ``parent`` is the
-root; without ``capacity_wh`` its line is unlimited. Genesis participants
+root; without ``capacity_wh`` its line is unlimited; ``loss_ppm`` (default 0)
+is the share of energy lost on the line to the parent, which settlement
+applies to metered energy. Genesis participants
 are approved at height 0; genesis meters must belong to a genesis
 participant. A field given as null counts as absent. Unknown fields are
 errors, so that a misspelt field is never silently ignored.
@@ -125,7 +127,7 @@ def _network(value: Any) -> registry_pb2.Network:
     network = registry_pb2.Network()
     for i, entry in enumerate(entries):
         where = f"registry.network.buses[{i}]"
-        _fields(entry, where, required=("id",), optional=("parent", "capacity_wh"))
+        _fields(entry, where, required=("id",), optional=("parent", "capacity_wh", "loss_ppm"))
         bus = network.buses.add(id=_bus_id(entry["id"], f"{where}.id"))
         if entry.get("parent") is not None:
             bus.parent = _bus_id(entry["parent"], f"{where}.parent")
@@ -137,6 +139,13 @@ def _network(value: Any) -> registry_pb2.Network:
                     f"got {capacity!r}"
                 )
             bus.capacity_wh = capacity
+        loss = entry.get("loss_ppm", 0)
+        if type(loss) is not int or not 0 <= loss < 1_000_000:
+            raise GenesisError(
+                f"{where}.loss_ppm: expected an integer in 0..999999 (parts per million), "
+                f"got {loss!r}"
+            )
+        bus.loss_ppm = loss
     try:
         keeper.network_from_proto(network)
     except InvalidNetworkError as exc:

@@ -12,8 +12,10 @@ import pytest
 
 from app.chain import TxResult
 from app.crypto import PrivateKey
+from app.modules.settlement.reading import sign_reading
 from app.pb.mgrid.bank.v1 import bank_pb2
 from app.pb.mgrid.market.v1 import market_pb2
+from app.pb.mgrid.settlement.v1 import settlement_pb2
 from tests.support.inproc import InProcessNode
 from tests.support.txs import key
 
@@ -21,6 +23,11 @@ DENOM = "ugrid"
 UTILITY, REGULATOR = key(40), key(41)
 ALICE, BOB, CAROL, DAVE = key(42), key(43), key(44), key(45)  # DAVE is not registered
 FEES, TAXES, SUBSIDY, EVE = key(46), key(47), key(48), key(49)
+PARTICIPANTS = (ALICE, BOB, CAROL, EVE)
+# One meter per participant, registered in genesis.
+METERS = {p.address: key(60 + i) for i, p in enumerate(PARTICIPANTS)}
+WINDOW = 30  # settlement window, seconds after an interval ends
+POOL = key(59)  # the penalty pool
 START = 1_700_000_040  # an interval boundary for 60 s intervals
 FUNDS = 400_000
 
@@ -53,7 +60,11 @@ BOUNDS: dict[str, Any] = {
 
 
 def app_state(
-    params: dict[str, Any] | None = None, *, subsidy: int = 0, pcc_capacity: int = 10**9
+    params: dict[str, Any] | None = None,
+    *,
+    subsidy: int = 0,
+    pcc_capacity: int = 10**9,
+    reputation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     funded = [UTILITY, ALICE, BOB, CAROL, DAVE, EVE]
     balances = [
@@ -80,8 +91,22 @@ def app_state(
                 {"address": CAROL.address, "role": "producer", "bus": "b2"},
                 {"address": EVE.address, "role": "prosumer", "bus": "b2"},
             ],
+            "meters": [
+                {"pub_key": meter.public_key.hex(), "participant": owner}
+                for owner, meter in METERS.items()
+            ],
         },
         "market": {"params": {**PARAMS, **(params or {})}, "bounds": BOUNDS},
+        "settlement": {
+            "params": {
+                "window_seconds": WINDOW,
+                "shortfall_penalty": 50,
+                "missing_reading_penalty": 7,
+                "penalty_account": POOL.address,
+            }
+        },
+        # Collateral not scaled by reputation, so that market tests see the bare rate.
+        "reputation": {"params": {"collateral_discount": "0", **(reputation or {})}},
     }
 
 
@@ -162,6 +187,75 @@ class Market:
         state = self.interval(n)
         assert state.status == market_pb2.INTERVAL_STATUS_CLEARED
         return state
+
+    def read(
+        self,
+        participant: PrivateKey,
+        n: int,
+        exported_wh: int,
+        imported_wh: int,
+        *,
+        meter: PrivateKey | None = None,
+        submitter: PrivateKey | None = None,
+        sequence: int | None = None,
+        chain_id: str | None = None,
+    ) -> TxResult:
+        """Submit ``participant``'s meter reading for interval n (signed by its meter)."""
+        meter = meter or METERS[participant.address]
+        reading = settlement_pb2.MeterReading(
+            chain_id=self.node.chain.chain_id if chain_id is None else chain_id,
+            meter=meter.public_key,
+            participant=participant.address,
+            interval=n,
+            exported_wh=exported_wh,
+            imported_wh=imported_wh,
+            sequence=n if sequence is None else sequence,
+        )
+        return self.tx(submitter or participant, meter_reading=sign_reading(meter, reading))
+
+    def contracted(self, participant: PrivateKey, n: int) -> tuple[int, int]:
+        """(sold, bought) Wh of ``participant``'s cleared orders in interval n."""
+        req = market_pb2.QueryOrdersRequest(owner=participant.address, limit=1000)
+        sold = bought = 0
+        for o in self.q("Orders", req).orders:
+            if o.interval == n:
+                done = o.matched_wh + o.grid_wh
+                if o.side == market_pb2.SIDE_SELL:
+                    sold += done
+                else:
+                    bought += done
+        return sold, bought
+
+    def settle(
+        self, n: int, readings: dict[str, tuple[int, int]] | None = None
+    ) -> settlement_pb2.IntervalSettlement:
+        """Submit readings and move past interval n's settlement window.
+
+        ``readings``: address -> (exported, imported), or None for no reading;
+        participants not in it and without a reading yet read exactly what they
+        contracted. Returns the interval's settlement.
+        """
+        readings = readings or {}
+        end = self.interval(n).end_time
+        self.node.advance_to(end)
+        req = settlement_pb2.QueryReadingsRequest(interval=n)
+        already = {r.participant for r in self.q("Readings", req, settlement_pb2).readings}
+        for p in PARTICIPANTS:
+            if p.address in already:
+                continue
+            value = readings.get(p.address, self.contracted(p, n))
+            if value is not None and any(value):
+                result = self.read(p, n, *value)
+                assert result.code == 0, result.log
+        self.node.advance_to(end + WINDOW)
+        resp = self.q("Interval", settlement_pb2.QueryIntervalRequest(interval=n), settlement_pb2)
+        assert resp.settled
+        return resp.settlement
+
+    def settlement(self, n: int, participant: PrivateKey) -> settlement_pb2.ParticipantSettlement:
+        req = settlement_pb2.QuerySettlementsRequest(interval=n, participant=participant.address)
+        [row] = self.q("Settlements", req, settlement_pb2).settlements
+        return row
 
 
 def order_id(result: TxResult) -> int:

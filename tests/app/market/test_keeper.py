@@ -60,14 +60,22 @@ def test_one_interval_uniform(market: Market) -> None:
         "200",
         "200",
     )
-    assert market.balance(ALICE.address) == FUNDS + 200
+    # Buyer's payment and fees move at clearing; the seller's money and its
+    # collateral wait in escrow for settlement.
     assert market.balance(BOB.address) == FUNDS - 200 - 10 - 20
     assert market.balance(FEES.address) == 10
     assert market.balance(TAXES.address) == 20
-    assert market.balance(escrow_address(market)) == 0
+    assert market.balance(ALICE.address) == FUNDS - 30
+    assert market.order(sell).held == "230"
+    assert market.balance(escrow_address(market)) == 230
     assert market.order(buy).status == market_pb2.ORDER_STATUS_FILLED
     assert market.order(buy).paid == "230"
     assert market.order(sell).received == "200"
+    market.settle(n)  # both meters read exactly what was contracted
+    assert market.balance(ALICE.address) == FUNDS + 200
+    assert market.balance(BOB.address) == FUNDS - 200 - 10 - 20
+    assert market.balance(escrow_address(market)) == 0
+    assert market.order(sell).held == "0"
     assert market.supply() == supply
 
 

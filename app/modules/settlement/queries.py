@@ -1,0 +1,79 @@
+"""mgrid.settlement.v1.Query: params, readings, settled intervals and participants, KPIs."""
+
+from __future__ import annotations
+
+from app import crypto
+from app.errors import ErrInvalidRequest, ErrNotFound
+from app.kv import KV
+from app.modules.common import page, parse_address
+from app.modules.settlement import keeper
+from app.pb.mgrid.settlement.v1 import settlement_pb2
+
+
+class Queries:
+    def Params(
+        self, kv: KV, req: settlement_pb2.QueryParamsRequest
+    ) -> settlement_pb2.QueryParamsResponse:
+        return settlement_pb2.QueryParamsResponse(params=keeper.get_params_proto(kv))
+
+    def Reading(
+        self, kv: KV, req: settlement_pb2.QueryReadingRequest
+    ) -> settlement_pb2.QueryReadingResponse:
+        if len(req.meter) != crypto.PUBKEY_LEN:
+            raise ErrInvalidRequest(f"meter: expected a {crypto.PUBKEY_LEN}-byte public key")
+        reading = keeper.get_reading(kv, req.interval, req.meter)
+        if reading is None:
+            raise ErrNotFound(f"no reading of meter {req.meter.hex()} for interval {req.interval}")
+        return settlement_pb2.QueryReadingResponse(reading=reading)
+
+    def Readings(
+        self, kv: KV, req: settlement_pb2.QueryReadingsRequest
+    ) -> settlement_pb2.QueryReadingsResponse:
+        entries, next_key = page(
+            kv, keeper.READING + keeper.u64(req.interval), req.page_key, req.limit
+        )
+        return settlement_pb2.QueryReadingsResponse(
+            readings=[settlement_pb2.Reading.FromString(v) for _, v in entries], next_key=next_key
+        )
+
+    def Interval(
+        self, kv: KV, req: settlement_pb2.QueryIntervalRequest
+    ) -> settlement_pb2.QueryIntervalResponse:
+        found = keeper.get_interval_settlement(kv, req.interval)
+        resp = settlement_pb2.QueryIntervalResponse(
+            window_end=keeper.window_end(kv, req.interval), settled=found is not None
+        )
+        if found is not None:
+            resp.settlement.CopyFrom(found)
+        return resp
+
+    def Settlements(
+        self, kv: KV, req: settlement_pb2.QuerySettlementsRequest
+    ) -> settlement_pb2.QuerySettlementsResponse:
+        if req.participant:
+            address = parse_address(req.participant, "participant")
+            if req.interval:
+                row = keeper.get_settlement(kv, req.interval, address)
+                if row is None:
+                    raise ErrNotFound(f"{req.participant} has no settlement in {req.interval}")
+                return settlement_pb2.QuerySettlementsResponse(settlements=[row])
+            prefix = keeper.BY_PARTICIPANT + address
+            entries, next_key = page(kv, prefix, req.page_key, req.limit)
+            rows = []
+            for key, _ in entries:
+                n = keeper.U64_MAX - int.from_bytes(key[len(prefix) :], "big")
+                row = keeper.get_settlement(kv, n, address)
+                assert row is not None, "settlement index entry without a record"
+                rows.append(row)
+            return settlement_pb2.QuerySettlementsResponse(settlements=rows, next_key=next_key)
+        prefix = keeper.SETTLEMENT + keeper.u64(req.interval)
+        entries, next_key = page(kv, prefix, req.page_key, req.limit)
+        return settlement_pb2.QuerySettlementsResponse(
+            settlements=[settlement_pb2.ParticipantSettlement.FromString(v) for _, v in entries],
+            next_key=next_key,
+        )
+
+    def Kpis(
+        self, kv: KV, req: settlement_pb2.QueryKpisRequest
+    ) -> settlement_pb2.QueryKpisResponse:
+        return settlement_pb2.QueryKpisResponse(totals=keeper.get_totals(kv))

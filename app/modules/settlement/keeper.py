@@ -34,7 +34,9 @@ its charges; what they do not cover is taken from p's balance; what that
 cannot cover is ``unrecovered`` (the main grid bears it, the pool goes
 without). Amounts are floor(Wh * price / 1000), as at clearing.
 
-Reputation then moves for each p that had contracts (see reputation.keeper).
+Reputation then moves for each p that had contracts (see reputation.keeper),
+by the accuracy of D against S + B; a missing reading scores accuracy 0.
+KPIs count metered energy only (not the import imputed to a missing reading).
 
 Keys (prefix 0x05):
     0x05 0x00                          -> Params
@@ -344,7 +346,7 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     totals = {"cost": 0, "revenue": 0, "penalties": 0, "unrecovered": 0, "savings": 0}
     generation = consumption = 0
     for address in sorted(positions):
-        row = _settle_participant(
+        row, metered_import = _settle_participant(
             ctx, params, positions[address], n, retail, fit, denom, network, now_interval
         )
         out.readings += len(positions[address].readings)
@@ -355,7 +357,7 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
         totals["unrecovered"] += int(row.unrecovered)
         totals["savings"] += int(row.savings)
         generation += row.exported_wh
-        consumption += row.imported_wh
+        consumption += metered_import
     for o in market.orders_of_interval(kv, n):
         if int(o.held or "0"):
             o.held = "0"
@@ -400,7 +402,8 @@ def _settle_participant(
     denom: str,
     network: registry_pb2.Network,
     now_interval: int,
-) -> settlement_pb2.ParticipantSettlement:
+) -> tuple[settlement_pb2.ParticipantSettlement, int]:
+    """Settle one participant; returns its record and its metered (not imputed) import."""
     kv = ctx.kv
     owner = crypto.encode_address(pos.address)
     sells = [o for o in pos.orders if o.side == market.SELL]
@@ -423,6 +426,7 @@ def _settle_participant(
     m_raw = sum(r.imported_wh for r in pos.readings)
     X = x_raw * f.numerator // f.denominator
     M = -(-m_raw * f.denominator // f.numerator)
+    metered_import = M
     if not pos.readings and contracted:
         M = B  # no reading at all: zero delivery, consumption as bought
     D = (X - M) - (S - B)
@@ -486,8 +490,10 @@ def _settle_participant(
     score = reputation.get_score(kv, pos.address).score if reputation.is_configured(kv) else 0
     row.score_before = row.score_after = score
     if contracted and reputation.is_configured(kv):
+        # A missing reading earns no accuracy: not reporting must never pay.
+        judged = contracted if missing else D
         row.accuracy, row.score_before, row.score_after = reputation.record(
-            ctx, pos.address, n, contracted, D, now_interval
+            ctx, pos.address, n, contracted, judged, now_interval
         )
     kv.set(SETTLEMENT + u64(n) + pos.address, _pb(row))
     kv.set(BY_PARTICIPANT + pos.address + (U64_MAX - n).to_bytes(8, "big"), b"\x01")
@@ -507,7 +513,7 @@ def _settle_participant(
         net=net,
         score=row.score_after,
     )
-    return row
+    return row, metered_import
 
 
 def _pay_rebates(ctx: Context, params: SettlementParams, denom: str) -> int:

@@ -6,6 +6,7 @@ from app import crypto
 from app.errors import ErrInvalidRequest, ErrNotFound
 from app.kv import KV
 from app.modules.common import page, parse_address
+from app.modules.market import keeper as market
 from app.modules.settlement import keeper
 from app.pb.mgrid.settlement.v1 import settlement_pb2
 
@@ -39,12 +40,17 @@ class Queries:
     def Interval(
         self, kv: KV, req: settlement_pb2.QueryIntervalRequest
     ) -> settlement_pb2.QueryIntervalResponse:
+        """An interval's settlement; one whose window has passed with nothing to settle
+        (no contracts, no readings) is settled with an empty record."""
         found = keeper.get_interval_settlement(kv, req.interval)
-        resp = settlement_pb2.QueryIntervalResponse(
-            window_end=keeper.window_end(kv, req.interval), settled=found is not None
-        )
+        window_end = keeper.window_end(kv, req.interval)
+        resp = settlement_pb2.QueryIntervalResponse(window_end=window_end)
         if found is not None:
+            resp.settled = True
             resp.settlement.CopyFrom(found)
+        elif window_end <= market.last_block_time(kv):
+            resp.settled = True
+            resp.settlement.interval = req.interval
         return resp
 
     def Settlements(

@@ -8,6 +8,8 @@
           | register-meter | revoke-meter ... --from KEY     (cmd_registry.py)
     mgrid [global options] tx market place-order | cancel-order | update-params
           | publish-forecast ... --from KEY                   (cmd_market.py)
+    mgrid [global options] tx settlement reading --meter NAME --interval N|last
+          --exported WH --imported WH ... --from KEY          (cmd_settlement.py)
     mgrid [global options] query bank balance ADDR [--denom D] | balances ADDR
           | total-supply | params
     mgrid [global options] query account ADDR
@@ -15,13 +17,17 @@
           | network | authorities ...                          (cmd_registry.py)
     mgrid [global options] query market params | schedule | order | orders | interval
           | trades | grid-position | forecast ...             (cmd_market.py)
+    mgrid [global options] query settlement params | reading | readings | interval N
+          | settlements | kpis ...                            (cmd_settlement.py)
+    mgrid [global options] query reputation params | score | history | ranking ...
+                                                              (cmd_settlement.py)
     mgrid [global options] status
     mgrid [global options] market clear ... | audit --interval N [--height H]
     mgrid [global options] debug verify-proof ...
 
 Every tx command takes the tx flags shown for bank send, and every query
-``--height H``. The registry and market commands are documented in their
-modules; session.py holds what all commands share.
+``--height H``. The registry, market, settlement and reputation commands
+are documented in their modules; session.py holds what all commands share.
 
 Global options (accepted before the command, and after it as Cosmos users
 type them): ``--node URL`` (default http://127.0.0.1:26657), ``--chain-id``
@@ -43,9 +49,10 @@ amounts are decimal strings (they can exceed 2**64), heights, sequences and
 codes are numbers, keys' ``pub_key`` is hex. A transaction prints
 ``{txhash, height, code, codespace, log, phase, events}`` (``events``: those
 of the execution in the block, ``[{type, attributes: [{key, value}]}]``;
-place-order adds ``order_id``). Registry and market queries print the
-chain's response message in protobuf's JSON mapping (render.py: proto field
-names, enum names, 64-bit integers as numbers up to 2^53, bytes as hex).
+place-order adds ``order_id``, settlement reading adds ``reading``). Registry,
+market, settlement and reputation queries print the chain's response message
+in protobuf's JSON mapping (render.py: proto field names, enum names, 64-bit
+integers as numbers up to 2^53, bytes as hex).
 Errors go to stderr, as ``{"error": ..., "exit_code": ...}`` in JSON mode.
 
 Exit codes:
@@ -73,7 +80,7 @@ from typing import Any
 from app.coins import Coin, CoinError, parse_coins
 from app.modules.market import MECHANISMS
 from app.pb.cosmos.ics23.v1 import proofs_pb2
-from clients.mgrid import cmd_market, cmd_registry
+from clients.mgrid import cmd_market, cmd_registry, cmd_settlement
 from clients.mgrid import tx as txmod
 from clients.mgrid.chain import ChainError, QueryError
 from clients.mgrid.keyring import InvalidKeyName, KeyInfo, KeyNotFound, KeyringError
@@ -134,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_tx_flags(p, from_flag=False)
     cmd_registry.add_tx_commands(group(tx, "registry", "registry transactions", "tx_command"))
     cmd_market.add_tx_commands(group(tx, "market", "market transactions", "tx_command"))
+    cmd_settlement.add_tx_commands(
+        group(tx, "settlement", "meter readings for settlement", "tx_command")
+    )
 
     # query
     query = group(commands, "query", "query the chain", "query_module", aliases=["q"])
@@ -155,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd_market.add_query_commands(
         group(query, "market", "params, schedule, orders, intervals, trades", "query_command")
+    )
+    cmd_settlement.add_query_commands(
+        group(query, "settlement", "readings, settled intervals, KPIs", "query_command")
+    )
+    cmd_settlement.add_reputation_query_commands(
+        group(query, "reputation", "scores, history, ranking", "query_command")
     )
 
     leaf(commands, "status", cmd_status, "node, chain id, latest height")

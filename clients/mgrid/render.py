@@ -14,13 +14,16 @@ three choices made for the wallet:
   and stays one; bytes (meter keys, page keys) are hex, not base64.
 
 Text shows enum values without their prefix, in lower case (``buy``,
-``approved``), records as ``field: value`` lines and lists as tables.
+``approved``), records as ``field: value`` lines and lists as tables; ratios
+the chain keeps in parts per million as exact percentages (``93.75%``) and
+energy totals as exact kWh, computed on integers, never floats.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -153,3 +156,45 @@ def rows_text(
     if next_key:
         text += f"\nmore: --page-key {bytes(next_key).hex()}"
     return text
+
+
+# -- quantities for people: exact decimals, no floats -----------------------------------------
+
+PPM = 1_000_000
+
+
+def decimal_text(value: int, places: int) -> str:
+    """``value / 10**places`` written exactly, trailing zeros dropped (``1500, 3`` -> ``1.5``)."""
+    sign = "-" if value < 0 else ""
+    whole, part = divmod(abs(value), 10**places)
+    fraction = f"{part:0{places}d}".rstrip("0") if places else ""
+    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
+
+
+def percent(ppm: int) -> str:
+    """Parts per million as an exact percentage: ``937500`` -> ``93.75%``."""
+    return decimal_text(ppm, 4) + "%"
+
+
+def kwh(wh: int) -> str:
+    """Wh as exact kWh: ``1500`` -> ``1.5 kWh``."""
+    return f"{decimal_text(wh, 3)} kWh"
+
+
+def money(amount: str | int, denom: str, *, signed: bool = False) -> str:
+    """An amount of the denom's smallest unit (a decimal string on chain): ``200ugrid``;
+    ``signed`` marks gains with ``+``."""
+    value = int(amount or 0)
+    return f"{'+' if signed and value > 0 else ''}{value}{denom}"
+
+
+def signed_int(value: str | int) -> str:
+    """``+30``, ``-5``, ``0``: the sign of a signed quantity shown even when positive."""
+    number = int(value or 0)
+    return f"+{number}" if number > 0 else str(number)
+
+
+def block_time(unix_seconds: int) -> str:
+    """A block time as unix seconds and UTC: ``1700000460 (2023-11-14T22:21:00Z)``."""
+    when = datetime.fromtimestamp(unix_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{unix_seconds} ({when})"

@@ -531,7 +531,7 @@ def test_an_interval_with_nothing_to_settle(microgrid: Microgrid) -> None:
     n = _json(w, "query", "market", "schedule")["current_interval"]
     out = _settle(m, n)
     assert out["settled"] is True and out["settlements"] == []
-    assert "settled_height" not in out["settlement"]
+    assert out["settlement"]["settled_height"] == 0  # no settlement block ran
     text = w("query", "settlement", "interval", str(n)).out
     assert "settled: nothing to settle (no contracts and no readings)" in text
     r = w("query", "reputation", "ranking")

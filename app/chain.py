@@ -309,7 +309,9 @@ class Chain:
         if not account.pub_key:
             account.pub_key = tx.pub_key
         auth_keeper.set_account(ctx.kv, signer, account)
-        ctx.emit("tx", signer=body.signer, sequence=body.sequence, fee=str(fee), hash=tx.hash_hex)
+        # Not "hash" or "height": CometBFT's indexer reserves the keys tx.hash and
+        # tx.height, and refuses to index a block whose events use them.
+        ctx.emit("tx", signer=body.signer, sequence=body.sequence, fee=str(fee))
         return signer
 
     @staticmethod

@@ -15,6 +15,11 @@ class Mode(enum.Enum):
     DELIVER = "deliver"  # FinalizeBlock
 
 
+# CometBFT's tx indexer adds these composite keys itself and refuses to index
+# a block whose events use them (the block's txs then cannot be found by /tx).
+RESERVED_EVENT_KEYS = frozenset({"tx.hash", "tx.height"})
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """An ABCI event: a type and ordered (key, value) attributes."""
@@ -33,6 +38,9 @@ class Context:
     events: list[Event] = field(default_factory=list)
 
     def emit(self, type_: str, **attributes: str | int) -> None:
+        for key in attributes:
+            if f"{type_}.{key}" in RESERVED_EVENT_KEYS:
+                raise ValueError(f"event key {type_}.{key} is reserved by CometBFT's indexer")
         self.events.append(Event(type_, tuple((k, str(v)) for k, v in attributes.items())))
 
     def branch(self) -> Context:

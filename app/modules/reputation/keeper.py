@@ -14,7 +14,8 @@ rises with accuracy. Effects, all parameters:
   participant from placing orders until ``suspension_intervals`` intervals
   after the current one;
 - ``rebate_rate`` of the penalty pool is paid, after each settled interval,
-  in equal shares to the ``rebate_top`` best-ranked participants.
+  in equal shares to the ``rebate_top`` best-ranked participants that are
+  not suspended.
 
 Keys (prefix 0x06):
     0x06 0x00                            -> Params
@@ -271,13 +272,17 @@ def collateral_factor(kv: KV, address: bytes) -> Fraction:
     return 1 - discount * Fraction(get_score(kv, address).score, PPM)
 
 
-def ranking(kv: KV, limit: int) -> list[bytes]:
-    """The addresses of the ``limit`` best-ranked participants."""
+def rebate_recipients(kv: KV, limit: int, current_interval: int) -> list[bytes]:
+    """The ``limit`` best-ranked participants not suspended at ``current_interval``."""
     out: list[bytes] = []
     for key, _ in kv.iterate(RANKING):
         if len(out) == limit:
             break
-        out.append(key[len(RANKING) + 4 :])
+        address = key[len(RANKING) + 4 :]
+        score = stored_score(kv, address)
+        assert score is not None, "ranking entry without a score"
+        if current_interval >= score.suspended_until:
+            out.append(address)
     return out
 
 

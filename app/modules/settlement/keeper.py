@@ -366,7 +366,7 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     out.imbalance_revenue = str(totals["revenue"])
     out.penalties = str(totals["penalties"])
     out.unrecovered = str(totals["unrecovered"])
-    out.rebates = str(_pay_rebates(ctx, params, denom))
+    out.rebates = str(_pay_rebates(ctx, params, denom, now_interval))
     out.kpis.CopyFrom(_kpis(generation, consumption, record, retail, fit, totals["savings"]))
     kv.set(_INTERVAL + u64(n), _pb(out))
     _add_totals(kv, n, out.kpis, totals["penalties"])
@@ -516,15 +516,16 @@ def _settle_participant(
     return row, metered_import
 
 
-def _pay_rebates(ctx: Context, params: SettlementParams, denom: str) -> int:
-    """Pay rebate_rate of the penalty pool to the best-ranked participants, equally."""
+def _pay_rebates(ctx: Context, params: SettlementParams, denom: str, now_interval: int) -> int:
+    """Pay rebate_rate of the penalty pool to the best-ranked participants not
+    suspended, in equal shares."""
     if not reputation.is_configured(ctx.kv):
         return 0
     rp = reputation.get_params(ctx.kv)
     if not rp.rebate_rate:
         return 0
     pool = max(0, bank.get_balance(ctx.kv, params.penalty_account, denom))
-    top = reputation.ranking(ctx.kv, rp.rebate_top)
+    top = reputation.rebate_recipients(ctx.kv, rp.rebate_top, now_interval)
     amount = pool * rp.rebate_rate.numerator // rp.rebate_rate.denominator
     if not top or amount < len(top):
         return 0

@@ -92,3 +92,19 @@ def test_rebates_go_to_the_best_ranked(make_market: Any) -> None:
     assert (bob.rank, bob.score.rebates) == (1, "10")
     ranking = m.q("Ranking", reputation_pb2.QueryRankingRequest(), reputation_pb2).scores
     assert [s.participant for s in ranking] == [BOB.address, ALICE.address]
+
+
+def test_suspended_participants_get_no_rebate(make_market: Any) -> None:
+    rep = {
+        "weight": "1/2",
+        "suspension_threshold": 400_000,
+        "suspension_intervals": 2,
+        "rebate_rate": "1/2",
+        "rebate_top": 3,
+    }
+    m = make_market(app_state(reputation=rep))
+    n = trade(m)
+    out = m.settle(n, {ALICE.address: None})  # ALICE: penalty 57, suspended
+    assert score_of(m, ALICE).score.suspended_until > m.schedule().current_interval
+    assert out.rebates == "28"  # half of 57, all of it to BOB: ALICE ranks but is suspended
+    assert (score_of(m, BOB).score.rebates, score_of(m, ALICE).score.rebates) == ("28", "0")

@@ -1,6 +1,6 @@
 """A small client of CometBFT's JSON-RPC over HTTP (the /status, /abci_query,
-/broadcast_tx_*, /tx and /block endpoints), shared by the wallet, the
-localnet tooling and the tests."""
+/broadcast_tx_*, /tx, /block, /block_results and /validators endpoints),
+shared by the wallet, the localnet tooling and the tests."""
 
 from __future__ import annotations
 
@@ -82,3 +82,17 @@ class RPC:
 
     def tx(self, tx_hash_hex: str) -> dict[str, Any]:
         return self.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash_hex)).decode())
+
+    def block_results(self, height: int) -> dict[str, Any]:
+        """The results of block ``height``'s transactions (``txs_results``) and its events."""
+        result: dict[str, Any] = self.call("block_results", height=str(height))
+        return result
+
+    def validators(
+        self, height: int | None = None, page: int = 1, per_page: int = 100
+    ) -> dict[str, Any]:
+        """One page of the validator set (latest, or at ``height``); ``total`` counts all."""
+        params = {"page": str(page), "per_page": str(per_page)}
+        if height:
+            params["height"] = str(height)
+        return self.call("validators", **params)

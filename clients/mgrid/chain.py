@@ -12,10 +12,21 @@ keeps the events of the executed transaction (the market's
 ``market_place_order`` carries the new order's id).
 
 List queries answer one page at a time; ``pages`` walks them to the end.
+
+``TxWatcher`` finds a transaction's result once it is in a block (for
+``mgrid tx wait``): through the node's transaction index (``/tx``) and,
+because a node may run without one (``indexer = "null"``) or fail to index a
+block, also by reading the blocks themselves (``/block`` and
+``/block_results``) from a little before the wait started. ``validator_count``
+reads the size of the validator set from ``/validators`` (for ``mgrid
+status``). These RPC methods are optional for an RPCLike, so a client
+without them still serves everything else.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,8 +42,12 @@ from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.reputation.v1 import reputation_pb2
 from app.pb.mgrid.settlement.v1 import settlement_pb2
+from clients.rpc import NodeUnreachable, RPCError
 
 BROADCAST_MODES = ("sync", "commit")
+# How many blocks before the first poll TxWatcher reads: a transaction
+# broadcast in sync mode a little while before the wait began is still found.
+TX_LOOKBACK_BLOCKS = 50
 
 
 class RPCLike(Protocol):
@@ -449,3 +464,108 @@ def _events(raw: list[dict[str, Any]]) -> tuple[TxEvent, ...]:
 
 def _code_log(part: dict[str, Any]) -> tuple[int, str, str]:
     return int(part.get("code") or 0), str(part.get("codespace") or ""), str(part.get("log") or "")
+
+
+def parse_tx_lookup(result: dict[str, Any]) -> TxResult:
+    """A CometBFT ``/tx`` result (a transaction in a block) as a TxResult."""
+    executed = result.get("tx_result") or {}
+    return TxResult(
+        str(result.get("hash") or "").upper(),
+        int(result.get("height") or 0),
+        *_code_log(executed),
+        phase="block",
+        events=_events(executed.get("events") or []),
+    )
+
+
+def lookup_tx(rpc: Any, txhash: str) -> TxResult | None:
+    """The result of transaction ``txhash`` (hex) from the node's index; None while
+    the index does not have it.
+
+    CometBFT answers ``/tx`` for an unknown hash with an error whose data
+    says "tx (HASH) not found": that is the only error read as "not yet".
+    """
+    lookup = getattr(rpc, "tx", None)
+    if lookup is None:
+        raise ChainError(f"the RPC client of {rpc.node} cannot look transactions up (/tx)")
+    try:
+        result = lookup(txhash)
+    except NodeUnreachable:
+        raise
+    except RPCError as exc:
+        if "not found" in str(exc):
+            return None
+        raise
+    return parse_tx_lookup(result)
+
+
+def find_tx_in_blocks(rpc: Any, txhash: str, first: int, last: int) -> TxResult | None:
+    """Read blocks ``first..last`` for transaction ``txhash`` (SHA-256 of its bytes, hex);
+    its result comes from the same height's ``/block_results``."""
+    txhash = txhash.upper()
+    for height in range(first, last + 1):
+        block = rpc.block(height)
+        try:
+            txs = block["block"]["data"]["txs"] or []
+        except (KeyError, TypeError):
+            raise ChainError(f"the node's block {height} is malformed") from None
+        for index, encoded in enumerate(txs):
+            raw = base64.b64decode(encoded)
+            if hashlib.sha256(raw).hexdigest().upper() != txhash:
+                continue
+            results = rpc.block_results(height).get("txs_results") or []
+            if index >= len(results):
+                raise ChainError(f"block {height} has no result for its transaction {index}")
+            return parse_tx_lookup({"hash": txhash, "height": height, "tx_result": results[index]})
+    return None
+
+
+class TxWatcher:
+    """Polls for one transaction until it is in a block (see the module docstring).
+
+    Each ``poll`` asks the index, then reads the blocks committed since the
+    previous poll (on the first, from ``since_height``, or from
+    TX_LOOKBACK_BLOCKS below the latest height).
+    """
+
+    def __init__(self, rpc: Any, txhash: str, since_height: int | None = None):
+        self.rpc = rpc
+        self.txhash = txhash.upper()
+        self.next_height = since_height
+        self.use_index = getattr(rpc, "tx", None) is not None
+        self.read_blocks = all(
+            getattr(rpc, name, None) is not None for name in ("block", "block_results")
+        )
+        if not (self.use_index or self.read_blocks):
+            raise ChainError(f"the RPC client of {rpc.node} can look no transaction up")
+
+    def poll(self) -> TxResult | None:
+        if self.use_index:
+            try:
+                found = lookup_tx(self.rpc, self.txhash)
+            except NodeUnreachable:
+                raise
+            except RPCError:  # e.g. indexing disabled: the blocks still tell
+                self.use_index = False
+                found = None
+            if found is not None:
+                return found
+        if not self.read_blocks:
+            return None
+        latest = int(self.rpc.status()["sync_info"]["latest_block_height"])
+        if self.next_height is None:
+            self.next_height = max(1, latest - TX_LOOKBACK_BLOCKS)
+        first, self.next_height = self.next_height, max(self.next_height, latest + 1)
+        return find_tx_in_blocks(self.rpc, self.txhash, first, latest)
+
+
+def validator_count(rpc: Any) -> int | None:
+    """How many validators the node's latest validator set has (None if not asked)."""
+    validators = getattr(rpc, "validators", None)
+    if validators is None:
+        return None
+    result = validators()
+    try:
+        return int(result.get("total") or len(result.get("validators") or []))
+    except (TypeError, ValueError, AttributeError):
+        raise ChainError(f"the node's /validators answer is malformed: {result!r:.200}") from None

@@ -1,8 +1,11 @@
 """``mgrid``: the wallet command line (DESIGN.md section 6).
 
-    mgrid [global options] keys add NAME | show NAME [--address] | list | delete NAME --yes
+    mgrid [global options] keys add NAME [--recover] | list | show NAME [--address|--pubkey]
+          | delete NAME [--yes] | rename OLD NEW | export NAME | import NAME FILE
+                                                              (cmd_keys.py)
     mgrid [global options] tx bank send FROM_KEY TO_ADDR AMOUNT [--fees 10ugrid]
-          [--sequence N] [--timeout-height H] [--memo TEXT] [--broadcast-mode sync|commit] [--yes]
+          [--sequence N] [--timeout-height H] [--memo TEXT] [--broadcast-mode sync|commit]
+          [--yes] [--generate-only]
           (or: tx bank send --from FROM_KEY TO_ADDR AMOUNT ...)
     mgrid [global options] tx registry apply | approve | reject | suspend | reinstate
           | register-meter | revoke-meter ... --from KEY     (cmd_registry.py)
@@ -10,6 +13,8 @@
           | publish-forecast ... --from KEY                   (cmd_market.py)
     mgrid [global options] tx settlement reading --meter NAME --interval N|last
           --exported WH --imported WH ... --from KEY          (cmd_settlement.py)
+    mgrid [global options] tx sign FILE --from KEY [--chain-id C --sequence N] [--base64]
+          | broadcast FILE | wait HASH [--timeout S]         (cmd_txfile.py)
     mgrid [global options] query bank balance ADDR [--denom D] | balances ADDR
           | total-supply | params
     mgrid [global options] query account ADDR
@@ -22,12 +27,21 @@
     mgrid [global options] query reputation params | score | history | ranking ...
                                                               (cmd_settlement.py)
     mgrid [global options] status
+    mgrid completion bash|zsh
     mgrid [global options] market clear ... | audit --interval N [--height H]
     mgrid [global options] debug verify-proof ...
 
 Every tx command takes the tx flags shown for bank send, and every query
-``--height H``. The registry, market, settlement and reputation commands
-are documented in their modules; session.py holds what all commands share.
+``--height H``. The keys, offline-signing, registry, market, settlement and
+reputation commands are documented in their modules; session.py holds what
+all commands share.
+
+``status`` shows the node's URL, chain id and moniker, the latest height
+and block time, whether the node is still syncing (catching up) and the
+size of its validator set. ``completion bash|zsh`` prints a completion
+script made from this parser by shtab (``source <(mgrid completion bash)``,
+or for zsh save it as ``_mgrid`` on ``$fpath``): it cannot drift from the
+commands, because it is generated from the same argparse tree.
 
 Global options (accepted before the command, and after it as Cosmos users
 type them): ``--node URL`` (default http://127.0.0.1:26657), ``--chain-id``
@@ -49,7 +63,8 @@ amounts are decimal strings (they can exceed 2**64), heights, sequences and
 codes are numbers, keys' ``pub_key`` is hex. A transaction prints
 ``{txhash, height, code, codespace, log, phase, events}`` (``events``: those
 of the execution in the block, ``[{type, attributes: [{key, value}]}]``;
-place-order adds ``order_id``, settlement reading adds ``reading``). Registry,
+place-order adds ``order_id``, settlement reading adds ``reading``; a
+refused one adds ``error``, errors.py's explanation of its code). Registry,
 market, settlement and reputation queries print the chain's response message
 in protobuf's JSON mapping (render.py: proto field names, enum names, 64-bit
 integers as numbers up to 2^53, bytes as hex).
@@ -57,16 +72,19 @@ Errors go to stderr, as ``{"error": ..., "exit_code": ...}`` in JSON mode.
 
 Exit codes:
     0  success
-    1  the chain rejected the transaction (codespace, code and log shown), a
-       query failed, the node returned an error, the person declined at the
-       confirmation prompt, or ``market audit`` found a difference (or the
-       interval is not cleared yet)
-    2  usage error: bad arguments, amount, address, key name or file, or a
+    1  the chain rejected the transaction (codespace, code and log shown, and
+       what to do about it when errors.py knows the code), a query failed,
+       the node returned an error, the person declined at the confirmation
+       prompt, or ``market audit`` found a difference (or the interval is not
+       cleared yet)
+    2  usage error: bad arguments, amount, address, key name or file, a
        message the chain would refuse for its shape (its validate_basic runs
-       before signing)
+       before signing), or a transaction file that is malformed or was
+       edited after signing
     3  node unreachable at --node
-    4  keyring error: unknown key, existing key, wrong or missing passphrase,
-       corrupt key file
+    4  keyring error: unknown key, existing key, wrong or missing passphrase
+       (keyring or export), invalid mnemonic, corrupt key file or armor
+    5  ``tx wait``: the transaction was not in a block before --timeout
 """
 
 from __future__ import annotations
@@ -80,10 +98,17 @@ from typing import Any
 from app.coins import Coin, CoinError, parse_coins
 from app.modules.market import MECHANISMS
 from app.pb.cosmos.ics23.v1 import proofs_pb2
-from clients.mgrid import cmd_market, cmd_registry, cmd_settlement
+from clients.mgrid import chain as chainmod
+from clients.mgrid import cmd_keys, cmd_market, cmd_registry, cmd_settlement, cmd_txfile, errors
 from clients.mgrid import tx as txmod
 from clients.mgrid.chain import ChainError, QueryError
-from clients.mgrid.keyring import InvalidKeyName, KeyInfo, KeyNotFound, KeyringError
+from clients.mgrid.cmd_keys import (  # noqa: F401 (their home was this module)
+    cmd_keys_add,
+    cmd_keys_delete,
+    cmd_keys_list,
+    cmd_keys_show,
+)
+from clients.mgrid.keyring import InvalidKeyName, KeyNotFound, KeyringError
 from clients.mgrid.session import (
     Declined,
     Env,
@@ -105,6 +130,8 @@ from ibc.commitment import ics23
 
 __all__ = ["Env", "ExitCode", "build_parser", "main", "run"]
 
+COMPLETION_SHELLS = ("bash", "zsh")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -112,22 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Wallet of the microgrid chain: keys, transactions, queries.",
         epilog="Exit codes: 0 ok, 1 chain rejected / query error, 2 usage, "
-        "3 node unreachable, 4 keyring error.",
+        "3 node unreachable, 4 keyring error, 5 tx wait timed out.",
     )
     add_global_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     # keys
-    keys = group(commands, "keys", "manage the keyring", "keys_command")
-    p = leaf(keys, "add", cmd_keys_add, "create a new key")
-    p.add_argument("name")
-    p = leaf(keys, "show", cmd_keys_show, "show a key's address and public key")
-    p.add_argument("name")
-    p.add_argument("--address", "-a", action="store_true", help="print only the address")
-    leaf(keys, "list", cmd_keys_list, "list the keys")
-    p = leaf(keys, "delete", cmd_keys_delete, "delete a key for good")
-    p.add_argument("name")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    cmd_keys.add_commands(group(commands, "keys", "manage the keyring", "keys_command"))
 
     # tx
     tx = group(commands, "tx", "build, sign and broadcast transactions", "tx_module")
@@ -144,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_settlement.add_tx_commands(
         group(tx, "settlement", "meter readings for settlement", "tx_command")
     )
+    cmd_txfile.add_commands(tx)
 
     # query
     query = group(commands, "query", "query the chain", "query_module", aliases=["q"])
@@ -173,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         group(query, "reputation", "scores, history, ranking", "query_command")
     )
 
-    leaf(commands, "status", cmd_status, "node, chain id, latest height")
+    leaf(commands, "status", cmd_status, "node, chain id, latest height, syncing, validators")
+    p = leaf(commands, "completion", cmd_completion, "print a shell completion script")
+    p.add_argument("shell", choices=COMPLETION_SHELLS)
 
     # market tools
     market = group(commands, "market", "market tools", "market_command")
@@ -242,60 +263,6 @@ def hoist_from(argv: Sequence[str]) -> list[str]:
 
 
 # -- commands ---------------------------------------------------------------------------------
-
-
-def _key_json(info: KeyInfo) -> dict[str, str]:
-    return {"name": info.name, "address": info.address, "pub_key": info.pub_key.hex()}
-
-
-def _key_text(info: KeyInfo) -> str:
-    return f"name: {info.name}\naddress: {info.address}\npub_key: {info.pub_key.hex()}"
-
-
-def cmd_keys_add(s: Session) -> int:
-    s.warn_if_test_backend()
-    keyring = s.keyring(new_key=True)
-    info = keyring.add(s.args.name)
-    s.emit(_key_json(info), _key_text(info))
-    print(
-        f"note: this key exists only in {keyring.directory}/{info.name}.key; back up that file "
-        f"{'and its passphrase ' if s.args.keyring_backend == 'file' else ''}"
-        "to keep the account",
-        file=s.env.stderr,
-    )
-    return ExitCode.OK
-
-
-def cmd_keys_show(s: Session) -> int:
-    info = s.keyring().get(s.args.name)
-    s.emit(_key_json(info), info.address if s.args.address else _key_text(info))
-    return ExitCode.OK
-
-
-def cmd_keys_list(s: Session) -> int:
-    keyring = s.keyring()
-    infos = keyring.list()
-    if infos:
-        width = max(len(i.name) for i in infos)
-        text = "\n".join(f"{i.name:<{width}}  {i.address}" for i in infos)
-    else:
-        text = f"no keys in {keyring.directory} (create one with: mgrid keys add NAME)"
-    s.emit([_key_json(i) for i in infos], text)
-    return ExitCode.OK
-
-
-def cmd_keys_delete(s: Session) -> int:
-    keyring = s.keyring()
-    info = keyring.get(s.args.name)
-    if not s.args.yes:
-        if not s.env.interactive:
-            raise UsageError(f"refusing to delete key {info.name!r} without --yes")
-        prompt = f"delete key {info.name!r} ({info.address}) from {keyring.directory} for good?"
-        if not s.env.confirm(prompt):
-            raise Declined("key not deleted")
-    keyring.delete(info.name)
-    s.emit({**_key_json(info), "deleted": True}, f"deleted key {info.name!r} ({info.address})")
-    return ExitCode.OK
 
 
 def _parse_amount(text: str) -> list[Coin]:
@@ -379,15 +346,32 @@ def cmd_query_account(s: Session) -> int:
 def cmd_status(s: Session) -> int:
     st = s.rpc.status()
     node_info, sync = st.get("node_info", {}), st.get("sync_info", {})
+    catching_up = bool(sync.get("catching_up"))
     data = {
         "node": s.args.node,
         "chain_id": node_info.get("network", ""),
         "moniker": node_info.get("moniker", ""),
         "latest_height": int(sync.get("latest_block_height") or 0),
         "latest_block_time": sync.get("latest_block_time", ""),
-        "catching_up": bool(sync.get("catching_up")),
+        "catching_up": catching_up,
+        "syncing": catching_up,
+        "validators": chainmod.validator_count(s.rpc),
     }
-    s.emit(data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+    text = "\n".join(
+        f"{k}: {'yes' if v is True else 'no' if v is False else '-' if v is None else v}"
+        for k, v in data.items()
+        if k != "catching_up"
+    )
+    s.emit(data, text)
+    return ExitCode.OK
+
+
+def cmd_completion(s: Session) -> int:
+    """A completion script generated from this parser by shtab (see the module docstring)."""
+    import shtab
+
+    script = shtab.complete(build_parser(), shell=s.args.shell)
+    print(script, file=s.env.stdout, end="" if script.endswith("\n") else "\n")
     return ExitCode.OK
 
 
@@ -471,7 +455,11 @@ def run(argv: Sequence[str] | None, env: Env) -> int:
         notes = "; ".join(getattr(exc, "__notes__", []))
         return fail(ExitCode.NODE_UNREACHABLE, f"{message} ({notes})" if notes else message)
     except QueryError as exc:
-        return fail(ExitCode.CHAIN, str(exc), codespace=exc.codespace, code=exc.code, log=exc.log)
+        explanation = errors.explain(exc.codespace, exc.code, exc.log)
+        message = f"{explanation} ({exc})" if explanation else str(exc)
+        return fail(ExitCode.CHAIN, message, codespace=exc.codespace, code=exc.code, log=exc.log)
+    except cmd_txfile.WaitTimeout as exc:
+        return fail(ExitCode.TIMEOUT, str(exc))
     except (ChainError, RPCError) as exc:
         return fail(ExitCode.CHAIN, str(exc))
     except Declined as exc:

@@ -198,3 +198,32 @@ def block_time(unix_seconds: int) -> str:
     """A block time as unix seconds and UTC: ``1700000460 (2023-11-14T22:21:00Z)``."""
     when = datetime.fromtimestamp(unix_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"{unix_seconds} ({when})"
+
+
+# -- transactions -------------------------------------------------------------------------------
+
+
+def tx_body_text(body: Any, unset: Sequence[str] = (), signer_name: str = "") -> str:
+    """A TxBody for people, as shown before signing: envelope, then each message.
+
+    ``unset`` names envelope fields (``chain_id``, ``sequence``, ``fee``) that
+    are not decided yet: ``tx sign`` fills them. ``signer_name`` is the
+    signing key's name in the keyring, shown next to its address.
+    """
+    later = "(filled in by mgrid tx sign)"
+    fee_text = f"{body.fee.amount or 0}{body.fee.denom}" if body.HasField("fee") else "none"
+    lines = [
+        f"chain id:       {later if 'chain_id' in unset else body.chain_id}",
+        f"signer:         {body.signer}{f' ({signer_name})' if signer_name else ''}",
+        f"sequence:       {later if 'sequence' in unset else body.sequence}",
+        f"fee:            {later if 'fee' in unset else fee_text}",
+        f"timeout height: {body.timeout_height or 'none'}",
+        f"memo:           {body.memo or '-'}",
+        f"messages ({len(body.messages)}):",
+    ]
+    for i, msg in enumerate(body.messages, 1):
+        kind = msg.WhichOneof("sum")
+        lines.append(f"  {i}. {kind or '(empty)'}")
+        if kind:
+            lines.append(record_text(getattr(msg, kind), "       "))
+    return "\n".join(line for line in lines if line)

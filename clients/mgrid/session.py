@@ -3,7 +3,17 @@ session, the shared argument types and flags, and the common tail of every
 ``tx`` command (sign, confirm, broadcast, report).
 
 cli.py assembles the parser and maps exceptions to exit codes; the command
-groups (cli.py's own, cmd_registry.py, cmd_market.py) build on this module.
+groups (cli.py's own, cmd_keys.py, cmd_txfile.py, cmd_registry.py,
+cmd_market.py, cmd_settlement.py) build on this module.
+
+Every ``tx`` command ends in ``sign_and_broadcast``: with ``--generate-only``
+it prints the unsigned document (tx.py) and stops, touching neither the
+keyring's private keys nor the node; otherwise it fills the envelope (chain
+id, sequence and fee from the flags or the node), shows the transaction and
+asks on a terminal unless ``--yes``, signs and hands over to
+``broadcast_signed``, which ``mgrid tx broadcast`` shares. A refused
+transaction is reported with the chain's codespace, code and log and, when
+errors.py knows the code, what to do about it.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import argparse
 import getpass
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -21,7 +32,9 @@ from typing import Any, TextIO
 
 from app.coins import Coin, CoinError, parse_coin
 from app.crypto import AddressError, decode_address
+from app.tx import codec
 from clients.mgrid import chain as chainmod
+from clients.mgrid import errors, render
 from clients.mgrid import tx as txmod
 from clients.mgrid.chain import ChainClient, ChainError, RPCLike, TxResult
 from clients.mgrid.keyring import BACKENDS, Keyring, Passphrase, PassphraseError
@@ -38,6 +51,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     NODE_UNREACHABLE = 3
     KEYRING = 4
+    TIMEOUT = 5
 
 
 class UsageError(Exception):
@@ -63,6 +77,11 @@ class Env:
     getpass: Callable[[str], str] = getpass.getpass
     # Confirmation hook: asked before signing (unless --yes) when interactive.
     confirm: Callable[[str], bool] = _default_confirm
+    # Where `keys add --recover` reads the mnemonic off a terminal, and `-` files.
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    # Clock of `tx wait` (tests substitute one that produces blocks).
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
 
 
 # -- argument types and flags -------------------------------------------------------------------
@@ -176,6 +195,12 @@ def add_tx_flags(p: argparse.ArgumentParser, *, from_flag: bool = True) -> None:
     p.add_argument("--memo", default="")
     p.add_argument("--broadcast-mode", choices=chainmod.BROADCAST_MODES, default="commit")
     p.add_argument("--yes", "-y", action="store_true", help="sign without asking")
+    p.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="print the unsigned transaction as JSON (for mgrid tx sign) and stop; "
+        "--from may then be an address",
+    )
 
 
 def add_height(p: argparse.ArgumentParser) -> None:
@@ -299,6 +324,14 @@ def _read_passphrase_file(path: str) -> str:
 # -- the tail of every tx command -------------------------------------------------------------
 
 
+def parse_fee_flag(text: str | None) -> Coin | None:
+    """``--fees``: one coin, or None when not given."""
+    try:
+        return parse_coin(text) if text else None
+    except CoinError as exc:
+        raise UsageError(f"--fees: {exc}") from None
+
+
 def sign_and_broadcast(
     s: Session,
     key_name: str,
@@ -308,17 +341,17 @@ def sign_and_broadcast(
     """Check, show, sign and broadcast ``messages`` signed by ``key_name``; report the result.
 
     ``report`` may add fields to the JSON and lines to the text of a result
-    (place-order reads its order id from the events).
+    (place-order reads its order id from the events). With
+    ``--generate-only`` the unsigned document is printed instead.
     """
     a = s.args
-    try:
-        fee: Coin | None = parse_coin(a.fees) if a.fees else None
-    except CoinError as exc:
-        raise UsageError(f"--fees: {exc}") from None
+    fee = parse_fee_flag(a.fees)
     try:
         txmod.validate_messages(messages)  # stateless errors cost no passphrase and no query
     except txmod.TxBuildError as exc:
         raise UsageError(str(exc)) from None
+    if getattr(a, "generate_only", False):
+        return emit_unsigned(s, key_name, messages, fee)
     s.warn_if_test_backend()
     keyring = s.keyring()
     info = keyring.get(key_name)  # unknown keys fail before any network traffic
@@ -331,13 +364,58 @@ def sign_and_broadcast(
         body = txmod.build_body(info.address, messages, params)
     except txmod.TxBuildError as exc:
         raise UsageError(str(exc)) from None
-    if not a.yes and s.env.interactive:
-        print(json.dumps(txmod.body_to_json(body), indent=2), file=s.env.stderr)
-        if not s.env.confirm("sign and broadcast this transaction?"):
-            raise Declined("transaction not signed")
+    confirm_signing(s, body, "sign and broadcast this transaction?", info.name)
     signed = txmod.sign(body, keyring.private_key(key_name))
+    return broadcast_signed(s, signed, a.broadcast_mode, report)
+
+
+def signer_address(s: Session, name_or_address: str) -> str:
+    """``--from`` of a generated transaction: an ``mg1...`` address, or a key's (public) one."""
+    from app.crypto import is_address
+
+    if is_address(name_or_address):
+        return name_or_address
+    return s.keyring().get(name_or_address).address
+
+
+def emit_unsigned(s: Session, key_name: str, messages: Sequence[Any], fee: Coin | None) -> int:
+    """``--generate-only``: the unsigned document on stdout; asks the node nothing."""
+    a = s.args
     try:
-        if a.broadcast_mode == "sync":
+        body, unset = txmod.build_unsigned(
+            signer_address(s, key_name),
+            messages,
+            chain_id=a.chain_id or None,
+            sequence=a.sequence,
+            fee=fee,
+            timeout_height=a.timeout_height,
+            memo=a.memo,
+        )
+    except txmod.TxBuildError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(txmod.unsigned_document(body, unset), indent=2), file=s.env.stdout)
+    return ExitCode.OK
+
+
+def confirm_signing(s: Session, body: Any, question: str, key_name: str = "") -> None:
+    """On a terminal and without --yes: show ``body`` (signed by key ``key_name``) and ask;
+    raises Declined on no."""
+    if getattr(s.args, "yes", False) or not s.env.interactive:
+        return
+    print(render.tx_body_text(body, signer_name=key_name), file=s.env.stderr)
+    if not s.env.confirm(question):
+        raise Declined("transaction not signed")
+
+
+def broadcast_signed(
+    s: Session,
+    signed: codec.DecodedTx,
+    mode: str,
+    report: Callable[[TxResult], tuple[dict[str, Any], list[str]]] | None = None,
+) -> int:
+    """Send a signed transaction in ``mode`` (sync or commit) and report the result."""
+    try:
+        if mode == "sync":
             raw_result = s.rpc.broadcast_tx_sync(signed.raw)
         else:
             raw_result = s.rpc.broadcast_tx_commit(signed.raw)
@@ -347,9 +425,10 @@ def sign_and_broadcast(
     except RPCError as exc:
         raise ChainError(
             f"broadcast of transaction {signed.hash_hex} failed: {exc} "
-            "(it may still be included in a later block)"
+            "(it may still be included in a later block: mgrid tx wait "
+            f"{signed.hash_hex})"
         ) from None
-    result = chainmod.parse_broadcast(a.broadcast_mode, raw_result, signed.hash_hex)
+    result = chainmod.parse_broadcast(mode, raw_result, signed.hash_hex)
     return report_tx(s, result, report)
 
 
@@ -362,11 +441,16 @@ def report_tx(
     if r.height:
         lines.append(f"height: {r.height}")
     lines.append(f"code: {r.code}")
+    explanation = None if r.ok else errors.explain(r.codespace, r.code, r.log)
     if not r.ok:
         lines += [f"codespace: {r.codespace}", f"log: {r.log}"]
     elif r.phase == "check":
-        lines.append("accepted into the mempool, not yet in a block")
+        lines.append(
+            f"accepted into the mempool, not yet in a block (mgrid tx wait {r.txhash} waits for it)"
+        )
     data = r.to_json()
+    if explanation is not None:
+        data["error"] = explanation
     if report is not None and r.ok:
         extra, extra_lines = report(r)
         data.update(extra)
@@ -376,8 +460,11 @@ def report_tx(
         return ExitCode.OK
     if not s.json:
         where = "by CheckTx (nothing was executed)" if r.phase == "check" else "in the block"
-        print(
-            f"Error: transaction rejected {where}: codespace={r.codespace} code={r.code}: {r.log}",
-            file=s.env.stderr,
+        chain_said = f"codespace={r.codespace} code={r.code}: {r.log}"
+        message = (
+            f"transaction rejected {where}: {explanation}\n  (chain: {chain_said})"
+            if explanation is not None
+            else f"transaction rejected {where}: {chain_said}"
         )
+        print(f"Error: {message}", file=s.env.stderr)
     return ExitCode.CHAIN

@@ -6,10 +6,34 @@ without state: the envelope (chain id, memo size, message count) and each
 message's ``validate_basic`` from app/router.py. A transaction the chain
 would reject for its shape is therefore refused here with the same message,
 and costs no fee.
+
+Offline signing moves a transaction between machines as JSON documents:
+
+- unsigned (``tx ... --generate-only``)::
+
+      {"type": "mgrid/unsigned-tx", "version": 1,
+       "body": <TxBody in protobuf's JSON mapping, proto field names>,
+       "unset": ["chain_id", "sequence", "fee"]}
+
+  ``unset`` lists the envelope fields not decided when the document was
+  made; ``mgrid tx sign`` fills them from its flags or from the node.
+
+- signed (``mgrid tx sign``)::
+
+      {"type": "mgrid/signed-tx", "version": 1,
+       "body": <the same JSON, for people>,
+       "body_bytes": <base64 of the exact bytes signed>,
+       "pub_key": <base64>, "signature": <base64>, "txhash": <hex>}
+
+  Broadcasting sends ``Tx{body_bytes, pub_key, signature}``: the body is
+  never serialised again after signing, and a document whose ``body`` no
+  longer matches ``body_bytes`` (edited by hand) is refused.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +51,18 @@ from app.pb.mgrid.tx.v1 import tx_pb2
 from app.tx import codec
 
 MAX_UINT64 = 2**64 - 1
+UNSIGNED_TYPE = "mgrid/unsigned-tx"
+SIGNED_TYPE = "mgrid/signed-tx"
+DOC_VERSION = 1
+FILLABLE = ("chain_id", "sequence", "fee")
 
 
 class TxBuildError(ValueError):
     """The transaction cannot be built as asked; the message names the field at fault."""
+
+
+class TxFileError(TxBuildError):
+    """A transaction document (unsigned or signed JSON) is malformed or was altered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +229,146 @@ def sign(body: tx_pb2.TxBody, key: crypto.PrivateKey) -> codec.DecodedTx:
 def body_to_json(body: tx_pb2.TxBody) -> dict[str, Any]:
     """The body as JSON for people and scripts (proto field names, uint64 as strings)."""
     return json_format.MessageToDict(body, preserving_proto_field_name=True)
+
+
+# -- offline signing: unsigned and signed documents -------------------------------------------
+
+
+def build_unsigned(
+    signer: str,
+    messages: Sequence[tx_pb2.Msg],
+    *,
+    chain_id: str | None,
+    sequence: int | None,
+    fee: Coin | None,
+    timeout_height: int = 0,
+    memo: str = "",
+) -> tuple[tx_pb2.TxBody, list[str]]:
+    """A body whose unknown envelope fields (None) are left for ``tx sign``; returns the
+    body and the names of those fields. Runs every check ``build_body`` runs."""
+    unset = [
+        name
+        for name, value in (("chain_id", chain_id), ("sequence", sequence), ("fee", fee))
+        if value is None
+    ]
+    params = TxParams(
+        chain_id or "unset",
+        sequence or 0,
+        fee if fee is not None else Coin("unset", 0),
+        timeout_height,
+        memo,
+    )
+    body = build_body(signer, messages, params)
+    if chain_id is None:
+        body.ClearField("chain_id")
+    if fee is None:
+        body.ClearField("fee")
+    return body, unset
+
+
+def unsigned_document(body: tx_pb2.TxBody, unset: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``--generate-only`` document (see the module docstring)."""
+    return {
+        "type": UNSIGNED_TYPE,
+        "version": DOC_VERSION,
+        "body": body_to_json(body),
+        "unset": [name for name in FILLABLE if name in unset],
+    }
+
+
+def read_unsigned_document(doc: Any) -> tuple[tx_pb2.TxBody, list[str]]:
+    """Body and unset fields of an unsigned document; raises TxFileError."""
+    if not isinstance(doc, dict):
+        raise TxFileError("not a transaction document: expected a JSON object")
+    if doc.get("type") == SIGNED_TYPE:
+        raise TxFileError("the transaction is already signed: broadcast it with mgrid tx broadcast")
+    _check_type(doc, UNSIGNED_TYPE)
+    unset = doc.get("unset", [])
+    if not isinstance(unset, list) or any(name not in FILLABLE for name in unset):
+        raise TxFileError(f"'unset' must be a list of {', '.join(FILLABLE)}")
+    return _body_from_json(doc.get("body")), list(unset)
+
+
+def signed_document(tx: codec.DecodedTx) -> dict[str, Any]:
+    """The ``tx sign`` document of a signed transaction (see the module docstring)."""
+    return {
+        "type": SIGNED_TYPE,
+        "version": DOC_VERSION,
+        "body": body_to_json(tx.body),
+        "body_bytes": base64.b64encode(tx.body_bytes).decode(),
+        "pub_key": base64.b64encode(tx.pub_key).decode(),
+        "signature": base64.b64encode(tx.signature).decode(),
+        "txhash": tx.hash_hex,
+    }
+
+
+def read_signed_document(doc: Any) -> codec.DecodedTx:
+    """The transaction of a signed document, checked as the chain will check it.
+
+    Refuses a document whose signature does not verify, whose ``body`` was
+    edited after signing, or whose ``txhash`` is not that of its bytes.
+    """
+    if not isinstance(doc, dict):
+        raise TxFileError("not a transaction document: expected a JSON object")
+    if doc.get("type") == UNSIGNED_TYPE:
+        raise TxFileError(
+            "the transaction is not signed yet: sign it with mgrid tx sign FILE --from NAME"
+        )
+    _check_type(doc, SIGNED_TYPE)
+    parts = {}
+    for field in ("body_bytes", "pub_key", "signature"):
+        value = doc.get(field)
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            parts[field] = base64.b64decode(value, validate=True)
+        except (ValueError, binascii.Error):
+            raise TxFileError(f"field {field!r} is missing or not base64") from None
+    tx = decode_signed(codec.assemble(parts["body_bytes"], parts["pub_key"], parts["signature"]))
+    if "body" in doc and doc["body"] != body_to_json(tx.body):
+        raise TxFileError(
+            "the document's 'body' differs from the signed body_bytes: it was edited after "
+            "signing; sign the transaction again"
+        )
+    txhash = doc.get("txhash")
+    if txhash is not None and str(txhash).upper() != tx.hash_hex:
+        raise TxFileError(f"txhash {txhash} is not the hash of the signed bytes ({tx.hash_hex})")
+    return tx
+
+
+def decode_signed(raw: bytes) -> codec.DecodedTx:
+    """Decode a signed transaction and verify its signature as the chain will."""
+    try:
+        tx = codec.decode_tx(raw)
+    except codec.TxDecodeError as exc:
+        raise TxFileError(f"not a valid transaction: {exc}") from None
+    if not crypto.verify(tx.pub_key, tx.body_bytes, tx.signature):
+        raise TxFileError(
+            "the signature does not verify over the body: the transaction was altered after signing"
+        )
+    if tx.body.signer != crypto.address_of(tx.pub_key):
+        raise TxFileError(
+            f"the body's signer {tx.body.signer} is not the address of the signing key "
+            f"({crypto.address_of(tx.pub_key)})"
+        )
+    return tx
+
+
+def _check_type(doc: dict[str, Any], expected: str) -> None:
+    if doc.get("type") != expected:
+        raise TxFileError(f"not an {expected} document (type {doc.get('type')!r})")
+    if doc.get("version") != DOC_VERSION:
+        raise TxFileError(
+            f"{expected} document version {doc.get('version')!r}; this wallet reads {DOC_VERSION}"
+        )
+
+
+def _body_from_json(data: Any) -> tx_pb2.TxBody:
+    if not isinstance(data, dict):
+        raise TxFileError("'body' must be a JSON object (a TxBody)")
+    body = tx_pb2.TxBody()
+    try:
+        json_format.ParseDict(data, body)
+    except json_format.ParseError as exc:
+        raise TxFileError(f"'body' is not a TxBody: {exc}") from None
+    return body

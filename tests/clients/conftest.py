@@ -62,6 +62,9 @@ class FakeNode:
             },
         }
 
+    def validators(self) -> dict[str, Any]:
+        return {"block_height": str(self.height), "validators": [{}], "count": "1", "total": "1"}
+
     def abci_query(
         self, path: str, data: bytes = b"", height: int = 0, prove: bool = False
     ) -> dict[str, Any]:

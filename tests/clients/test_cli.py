@@ -112,6 +112,7 @@ def test_keys_add_show_list_delete_text_and_json(wallet: Wallet) -> None:
     r = wallet("--output", "json", "keys", "add", "bob")
     assert r.code == 0
     bob = r.json()
+    assert len(bob.pop("mnemonic").split()) == 24  # shown once, in JSON as a field
     assert set(bob) == {"name", "address", "pub_key"} and bob["name"] == "bob"
     assert crypto.address_of(bytes.fromhex(bob["pub_key"])) == bob["address"]
     assert "UNENCRYPTED" in r.err  # the test backend says so
@@ -405,5 +406,8 @@ def test_status(wallet: Wallet) -> None:
         "latest_height": 7,
         "latest_block_time": "2025-01-01T00:00:00Z",
         "catching_up": False,
+        "syncing": False,
+        "validators": 1,
     }
-    assert "latest_height: 7" in wallet("status").out
+    text = wallet("status").out
+    assert "latest_height: 7" in text and "syncing: no" in text and "validators: 1" in text

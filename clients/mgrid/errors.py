@@ -1,0 +1,230 @@
+"""Chain error codes as messages a person can act on (issue 5, item 4).
+
+The chain answers a refused transaction or query with ``(codespace, code,
+log)``: codes are registered once per module (app/errors.py and each
+module's keeper) and only ever added, so the wallet can key on them. The
+log says what was found ("mg1... has 120ugrid, needs 1500ugrid"); this
+module turns it into what to do about it::
+
+    explain("bank", 2, "insufficient funds: mg1xyz has 120ugrid, needs 1500ugrid")
+    -> "insufficient funds: balance 120ugrid, needed 1500ugrid (mg1xyz); ..."
+
+``explain`` returns None for codes it does not know, and the caller shows
+the chain's log as it is. The chain's own codespace, code and log are
+always shown next to the explanation (and kept in JSON output), so nothing
+the chain said is hidden.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+Explainer = Callable[[str], str]
+
+_FUNDS = re.compile(r"(?P<who>\S+) has (?P<have>\S+), needs (?P<need>\S+)")
+_SEQUENCE = re.compile(r"expects sequence (?P<want>\d+), tx has (?P<got>\d+)")
+_CHAIN = re.compile(
+    r"tx is for chain (?P<got>'[^']*'|\"[^\"]*\"), this is (?P<want>'[^']*'|\"[^\"]*\")"
+)
+_MIN_FEE = re.compile(r"below the minimum (?P<min>\S+)")
+_FEE_DENOM = re.compile(r"fee must be paid in (?P<denom>\S+),")
+_TIMEOUT = re.compile(r"block height (?P<height>\d+) > timeout height (?P<timeout>\d+)")
+_HEIGHT = re.compile(r"height (?P<height>\d+) is not committed \(latest (?P<latest>\d+)\)")
+_PRUNED = re.compile(r"height (?P<height>\d+) was pruned \(available (?P<range>\S+)\)")
+_EARLIEST_OPEN = re.compile(r"the earliest open interval is (?P<n>\d+)")
+_METER_SEQ = re.compile(r"sequence (?P<got>\d+) is not above (?P<last>\d+)")
+
+
+def explain(codespace: str, code: int, log: str) -> str | None:
+    """An actionable message for the chain's ``(codespace, code)``, or None if unknown."""
+    explainer = EXPLAINERS.get((codespace, code))
+    return explainer(log) if explainer is not None else None
+
+
+def _funds(log: str, what: str, then: str) -> str:
+    m = _FUNDS.search(log)
+    if m is None:
+        return f"{what} ({log}); {then}"
+    return f"{what}: balance {m['have']}, needed {m['need']} ({m['who']}); {then}"
+
+
+def _insufficient_funds(log: str) -> str:
+    return _funds(
+        log,
+        "insufficient funds",
+        "send it coins first (mgrid tx bank send) or ask for less; "
+        "`mgrid query bank balances ADDR` shows what it holds",
+    )
+
+
+def _insufficient_fee(log: str) -> str:
+    if "cannot pay fee" in log:
+        return _funds(
+            log,
+            "cannot pay the fee",
+            "the account needs coins before it can send anything (mgrid tx bank send)",
+        )
+    if (m := _MIN_FEE.search(log)) is not None:
+        return (
+            f"fee too low: the chain's minimum is {m['min']}; pass --fees {m['min']} "
+            "or leave --fees out to pay the minimum"
+        )
+    if (m := _FEE_DENOM.search(log)) is not None:
+        return f"the fee must be paid in {m['denom']}, e.g. --fees 10{m['denom']}"
+    return f"fee refused ({log}); `mgrid query bank params` shows the minimum fee"
+
+
+def _sequence(log: str) -> str:
+    m = _SEQUENCE.search(log)
+    if m is None:
+        return f"sequence mismatch ({log}); sign again without --sequence to use the chain's"
+    return (
+        f"sequence mismatch: the chain expects {m['want']}, the transaction was signed with "
+        f"{m['got']} (another transaction of this account got in first, or --sequence is "
+        f"wrong); sign again with --sequence {m['want']}, or without --sequence to ask the chain"
+    )
+
+
+def _wrong_chain(log: str) -> str:
+    m = _CHAIN.search(log)
+    if m is None:
+        return f"wrong chain id ({log}); sign again with this node's chain id (mgrid status)"
+    want = m["want"].strip("'\"")
+    return (
+        f"the transaction was signed for chain {m['got']}, but this node runs {m['want']}: "
+        f"sign it again with --chain-id {want} (or without --chain-id to ask the node)"
+    )
+
+
+def _unauthorized_tx(log: str) -> str:
+    if "signature does not verify" in log:
+        return (
+            "the signature does not match the transaction: it was changed after signing, "
+            "or signed with another key; sign it again"
+        )
+    return f"the signer field is not the signing key's address ({log}); sign it again"
+
+
+def _timeout(log: str) -> str:
+    m = _TIMEOUT.search(log)
+    at = f" (block {m['height']} > {m['timeout']})" if m else ""
+    return (
+        f"the chain is past the transaction's --timeout-height{at}: sign it again with a "
+        "later --timeout-height, or 0 for none"
+    )
+
+
+def _height(log: str) -> str:
+    if (m := _HEIGHT.search(log)) is not None:
+        return (
+            f"height {m['height']} is not committed yet: the latest is {m['latest']} "
+            "(--height 0 asks for the latest state)"
+        )
+    if (m := _PRUNED.search(log)) is not None:
+        return (
+            f"height {m['height']} was pruned on this node, which keeps heights {m['range']}: "
+            "ask an archive node (--node) or a later height"
+        )
+    return f"that height is not available on this node ({log}); `mgrid status` shows the latest"
+
+
+def _closed(log: str) -> str:
+    m = _EARLIEST_OPEN.search(log)
+    first = f" (the earliest open one is {m['n']})" if m else ""
+    return (
+        f"the interval's gate has closed{first}: use --interval next, or see "
+        "`mgrid query market schedule`"
+    )
+
+
+def _meter_sequence(log: str) -> str:
+    m = _METER_SEQ.search(log)
+    if m is None:
+        return f"meter sequence too low ({log}); pass a higher --meter-sequence"
+    return (
+        f"the meter's sequence {m['got']} is not above its last reading's {m['last']}: "
+        f"pass --meter-sequence {int(m['last']) + 1} or higher"
+    )
+
+
+def _with(hint: str) -> Explainer:
+    """An explainer that keeps the chain's log and adds ``hint``."""
+    return lambda log: f"{log}; {hint}"
+
+
+EXPLAINERS: dict[tuple[str, int], Explainer] = {
+    # envelope (app/errors.py, checked by the ante handler in app/chain.py)
+    ("tx", 2): _with("the node could not decode the transaction: was the file edited?"),
+    ("tx", 3): _sequence,
+    ("tx", 4): _unauthorized_tx,
+    ("tx", 5): _insufficient_fee,
+    ("tx", 6): _wrong_chain,
+    ("tx", 7): _with("split the messages over several transactions"),
+    ("tx", 8): _timeout,
+    ("tx", 10): _with("this node does not know the message: is it running an older mgridd?"),
+    ("tx", 11): _with("shorten --memo"),
+    ("tx", 14): _with("this node does not serve that query: is it running an older mgridd?"),
+    ("tx", 15): _with("check the id, address or key asked for"),
+    ("tx", 16): _height,
+    # bank
+    ("bank", 2): _insufficient_funds,
+    ("bank", 3): _with("`mgrid query bank params` shows the chain's denom"),
+    # registry
+    ("registry", 2): _with(
+        "only the utility cell (or, for suspensions, the regulator) may do this: "
+        "`mgrid query registry authorities` shows them; sign with --from their key"
+    ),
+    ("registry", 3): _with(
+        "the address has not applied: mgrid tx registry apply --role ROLE --bus BUS --from KEY"
+    ),
+    ("registry", 4): _with("`mgrid query registry participant ADDR` shows its record"),
+    ("registry", 5): _with(
+        "the participant's status does not allow this: "
+        "`mgrid query registry participant ADDR` shows it"
+    ),
+    ("registry", 6): _with("`mgrid query registry network` lists the buses"),
+    ("registry", 8): _with("`mgrid query registry meter PUBKEY` shows whose meter it is"),
+    ("registry", 9): _with("`mgrid query registry meters ADDR` lists a participant's meters"),
+    # market
+    ("market", 3): _with(
+        "apply first (mgrid tx registry apply) and wait for the utility cell's approval"
+    ),
+    ("market", 4): _with(
+        "the utility cell must approve the application first "
+        "(`mgrid query registry participant ADDR` shows the status)"
+    ),
+    ("market", 5): _closed,
+    ("market", 6): _with("see max_intervals_ahead in `mgrid query market params`"),
+    ("market", 7): _with("order sizes are bounded by min_order_wh and max_order_wh"),
+    ("market", 8): _with("`mgrid query market params` shows the price bounds"),
+    ("market", 10): _with(
+        "cancel one first: `mgrid query market orders --owner ADDR --open` lists them"
+    ),
+    ("market", 11): _with("`mgrid query market orders --owner ADDR` lists the orders"),
+    ("market", 12): _with("only the key that placed an order can cancel it"),
+    ("market", 13): _with("the order was already cancelled, matched or expired"),
+    ("market", 14): _with("`mgrid query market params` shows the regulator's bounds"),
+    ("market", 16): lambda log: _funds(
+        log,
+        "insufficient funds to lock for the order",
+        "a buy locks quantity x price, a sell locks collateral; fund the account or ask for less",
+    ),
+    # settlement
+    ("settlement", 5): _with(
+        "register the meter first: mgrid tx registry register-meter ADDR --meter-key NAME"
+    ),
+    ("settlement", 6): _with("the meter was revoked; register a new one"),
+    ("settlement", 7): _with(
+        "leave --participant out to use the participant the meter is registered to"
+    ),
+    ("settlement", 8): _with(
+        "readings are taken only in the interval's settlement window; "
+        "`mgrid query settlement interval N` shows window_end"
+    ),
+    ("settlement", 9): _with("each meter reports an interval once"),
+    ("settlement", 10): _meter_sequence,
+    ("settlement", 12): _with("sign the reading with this chain's --chain-id"),
+    # reputation
+    ("reputation", 3): _with("`mgrid query reputation score ADDR` shows the suspension"),
+}

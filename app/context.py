@@ -18,6 +18,7 @@ class Mode(enum.Enum):
 # CometBFT's tx indexer adds these composite keys itself and refuses to index
 # a block whose events use them (the block's txs then cannot be found by /tx).
 RESERVED_EVENT_KEYS = frozenset({"tx.hash", "tx.height"})
+RESERVED_TX_ATTRIBUTES = frozenset(k.split(".", 1)[1] for k in RESERVED_EVENT_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +39,10 @@ class Context:
     events: list[Event] = field(default_factory=list)
 
     def emit(self, type_: str, **attributes: str | int) -> None:
-        for key in attributes:
-            if f"{type_}.{key}" in RESERVED_EVENT_KEYS:
-                raise ValueError(f"event key {type_}.{key} is reserved by CometBFT's indexer")
+        if type_ == "tx" and not RESERVED_TX_ATTRIBUTES.isdisjoint(attributes):
+            raise ValueError(
+                f"event attributes {sorted(attributes)} include a tx.* key reserved by CometBFT's indexer"
+            )
         self.events.append(Event(type_, tuple((k, str(v)) for k, v in attributes.items())))
 
     def branch(self) -> Context:

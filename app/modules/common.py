@@ -4,12 +4,15 @@ typed values, raising the registered error that names the field."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
+from typing import Generic, TypeVar
+
+from google.protobuf.message import Message
 
 from app import coins, crypto
 from app.errors import ErrInvalidAddress, ErrInvalidCoins, ErrInvalidRequest
-from app.kv import KV
+from app.kv import KV, CacheKV
 from app.pb.mgrid.base.v1 import coin_pb2
 
 
@@ -95,3 +98,44 @@ def format_fraction(value: Fraction) -> str:
     return (
         str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
     )
+
+
+def encode(message: Message) -> bytes:
+    """A message's bytes for the store: deterministic serialisation."""
+    return message.SerializeToString(deterministic=True)
+
+
+ProtoT = TypeVar("ProtoT", bound=Message)
+ParsedT = TypeVar("ParsedT")
+
+
+class ParamsRecord(Generic[ProtoT, ParsedT]):
+    """A module's params: one protobuf record under ``key``, validated by ``parse``
+    when set and parsed once per distinct stored bytes when read."""
+
+    def __init__(self, key: bytes, proto: type[ProtoT], parse: Callable[[ProtoT], ParsedT]):
+        self.key, self.proto_type, self.parse = key, proto, parse
+        self._cache: dict[bytes, ParsedT] = {}
+
+    def is_set(self, kv: KV) -> bool:
+        return kv.get(self.key) is not None
+
+    def proto(self, kv: KV) -> ProtoT:
+        return self.proto_type.FromString(kv.get(self.key) or b"")
+
+    def get(self, kv: KV) -> ParsedT:
+        raw = kv.get(self.key)
+        if raw is None:
+            raise RuntimeError(f"params under {self.key.hex()} missing: genesis was not applied")
+        hit = self._cache.get(raw)
+        if hit is None:
+            hit = self.parse(self.proto_type.FromString(raw))
+            self._cache.clear()  # params change rarely: keep the current ones only
+            self._cache[raw] = hit
+        return hit
+
+    def set(self, kv: CacheKV, proto: ProtoT) -> ParsedT:
+        """Validate (raising the module's error) and store ``proto``."""
+        parsed = self.parse(proto)
+        kv.set(self.key, encode(proto))
+        return parsed

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from clients.mgrid import hd
-from clients.mgrid.keyring import KeyExists, KeyInfo, Keyring, Passphrase, PassphraseError
+from clients.mgrid.keyring import KeyExists, KeyInfo, Keyring, Passphrase
 from clients.mgrid.session import Declined, ExitCode, Session, UsageError, leaf
 
 MNEMONIC_WARNING = (
@@ -261,26 +261,13 @@ def cmd_keys_import(s: Session) -> int:
 
 def _export_passphrase(s: Session, *, confirm: bool) -> Passphrase:
     """The export passphrase: from --export-passphrase-file, else asked (twice to choose one)."""
-    path = s.args.export_passphrase_file
-    if path:
-        return lambda: _read_text(s, path, "--export-passphrase-file").splitlines()[0]
-    if not s.env.interactive:
-
-        def missing() -> str:
-            raise PassphraseError(
-                "an export passphrase is needed: pass --export-passphrase-file FILE, "
-                "or run in a terminal to be asked"
-            )
-
-        return missing
-
-    def ask() -> str:
-        first = s.env.getpass("Enter export passphrase: ")
-        if confirm and s.env.getpass("Re-enter export passphrase: ") != first:
-            raise PassphraseError("the two export passphrases differ; nothing was exported")
-        return first
-
-    return ask
+    return s.passphrase(
+        s.args.export_passphrase_file,
+        flag="--export-passphrase-file",
+        prompt="export passphrase",
+        missing="an export passphrase is needed",
+        mismatch="the two export passphrases differ; nothing was exported" if confirm else None,
+    )
 
 
 def _read_text(s: Session, path: str, what: str) -> str:

@@ -280,23 +280,35 @@ class Session:
     def _passphrase_source(self, new_key: bool) -> Passphrase:
         if self.args.keyring_backend != "file":
             return None
-        path = self.args.passphrase_file
-        if path:
-            return lambda: _read_passphrase_file(path)
+        return self.passphrase(
+            self.args.passphrase_file,
+            flag="--passphrase-file",
+            prompt="keyring passphrase",
+            missing="the 'file' keyring needs a passphrase",
+            mismatch=None if not new_key else "the two passphrases differ; nothing was written",
+        )
+
+    def passphrase(
+        self, file: str | None, *, flag: str, prompt: str, missing: str, mismatch: str | None
+    ) -> Callable[[], str]:
+        """A passphrase: the first line of ``file``, else asked on the terminal (twice,
+        to choose one, when ``mismatch`` says what a difference means); off a terminal
+        and without a file, a PassphraseError that names ``flag``."""
+        if file:
+            return lambda: _read_passphrase_file(file)
         if not self.env.interactive:
 
-            def missing() -> str:
+            def absent() -> str:
                 raise PassphraseError(
-                    "the 'file' keyring needs a passphrase: pass --passphrase-file FILE, "
-                    "or run in a terminal to be asked"
+                    f"{missing}: pass {flag} FILE, or run in a terminal to be asked"
                 )
 
-            return missing
+            return absent
 
         def ask() -> str:
-            first = self.env.getpass("Enter keyring passphrase: ")
-            if new_key and self.env.getpass("Re-enter keyring passphrase: ") != first:
-                raise PassphraseError("the two passphrases differ; nothing was written")
+            first = self.env.getpass(f"Enter {prompt}: ")
+            if mismatch is not None and self.env.getpass(f"Re-enter {prompt}: ") != first:
+                raise PassphraseError(mismatch)
             return first
 
         return ask

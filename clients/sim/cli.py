@@ -30,9 +30,8 @@ from typing import Any
 from clients.mgrid.chain import ChainError
 from clients.mgrid.keyring import BACKENDS, KeyExists, Keyring, KeyringError
 from clients.mgrid.session import DEFAULT_KEYRING_DIR
-from clients.rpc import DEFAULT_NODE, NodeUnreachable, RPCError
+from clients.rpc import DEFAULT_NODE, RPC, NodeUnreachable, RPCError
 from clients.sim import display as disp
-from clients.sim.household import SimRPC
 from clients.sim.runner import RunResult, SimConfig, SimError, Simulator
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_NODE, EXIT_KEYRING = 0, 1, 2, 3, 4
@@ -185,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyringError as exc:
         print(f"mgrid-sim: keyring: {exc}", file=sys.stderr)
         return EXIT_KEYRING
-    rpc = SimRPC(args.node, timeout=RPC_TIMEOUT_S)
+    rpc = RPC(args.node, timeout=RPC_TIMEOUT_S)
     sim = Simulator(rpc, faucet, utility, config, reporter=out)
     result: RunResult | None = None
     code = EXIT_OK

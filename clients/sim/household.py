@@ -36,7 +36,7 @@ from app.crypto import PrivateKey
 from clients.mgrid import chain as chainmod
 from clients.mgrid import tx as txmod
 from clients.mgrid.chain import ChainClient, RPCLike
-from clients.rpc import RPC, RPCError
+from clients.rpc import RPCError
 
 TX_CODESPACE = "tx"
 CODE_INVALID_SEQUENCE = 3
@@ -66,14 +66,6 @@ class TxRPC(RPCLike, Protocol):
     def block(self, height: int | None = None) -> dict[str, Any]: ...
 
     def block_results(self, height: int) -> dict[str, Any]: ...
-
-
-class SimRPC(RPC):
-    """clients/rpc.py's client with ``/block_results``."""
-
-    def block_results(self, height: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("block_results", height=str(height))
-        return result
 
 
 @dataclass

@@ -18,6 +18,7 @@ from clients.mgrid.keyring import Keyring
 from clients.rpc import RPC, RPCError
 from localnet.layout import FUNDED_KEYS
 from localnet.testing import LocalnetRunner
+from tests.support.localnets import mgrid_localnet
 from tests.support.txs import key, send_tx
 
 pytestmark = pytest.mark.localnet
@@ -28,17 +29,7 @@ GENESIS_SUPPLY = sum(FUNDED_KEYS.values())  # as localnet funds them
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
-    runner = LocalnetRunner(
-        tmp_path_factory.mktemp("appnet") / "net",
-        port_offset=PORT_OFFSET,
-        chain_id=CHAIN_ID,
-        validators=4,
-        app="mgrid",
-        block_time=0.5,
-    )
-    runner.up()
-    yield runner
-    runner.down(check=False)
+    yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, CHAIN_ID)
 
 
 def query(rpc: RPC, path: str, req, resp_type):  # type: ignore[no-untyped-def]

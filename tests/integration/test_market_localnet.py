@@ -16,6 +16,7 @@ import pytest
 
 from localnet.layout import FUNDED_KEYS
 from localnet.testing import LocalnetRunner
+from tests.support.localnets import mgrid_localnet
 
 pytestmark = pytest.mark.localnet
 PORT_OFFSET = 2700
@@ -24,17 +25,7 @@ CHAIN_ID = "mg-market"
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
-    runner = LocalnetRunner(
-        tmp_path_factory.mktemp("marketnet") / "net",
-        port_offset=PORT_OFFSET,
-        chain_id=CHAIN_ID,
-        validators=4,
-        app="mgrid",
-        block_time=0.5,
-    )
-    runner.up()
-    yield runner
-    runner.down(check=False)
+    yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, CHAIN_ID)
 
 
 def mgrid(net: LocalnetRunner, *args: str, node: int = 0, ok: bool = True) -> Any:

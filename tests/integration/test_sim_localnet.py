@@ -19,6 +19,7 @@ from clients.rpc import RPC
 from localnet.commands import REPO_ROOT
 from localnet.layout import FUNDED_KEYS
 from localnet.testing import LocalnetRunner
+from tests.support.localnets import mgrid_localnet
 
 pytestmark = pytest.mark.localnet
 PORT_OFFSET = 2900
@@ -28,17 +29,7 @@ INTERVALS = 3
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
-    runner = LocalnetRunner(
-        tmp_path_factory.mktemp("simnet") / "net",
-        port_offset=PORT_OFFSET,
-        chain_id=CHAIN_ID,
-        validators=4,
-        app="mgrid",
-        block_time=0.5,
-    )
-    runner.up()
-    yield runner
-    runner.down(check=False)
+    yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, CHAIN_ID)
 
 
 def simulate(net: LocalnetRunner, csv_path: Path) -> tuple[subprocess.CompletedProcess[str], Any]:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from localnet.testing import LocalnetRunner
+from tests.support.localnets import mgrid_localnet
 
 pytestmark = pytest.mark.localnet
 PORT_OFFSET = 3100
@@ -31,17 +32,7 @@ FUNDS = 10_000_000_000  # ugrid
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
-    runner = LocalnetRunner(
-        tmp_path_factory.mktemp("walletnet") / "net",
-        port_offset=PORT_OFFSET,
-        chain_id=CHAIN_ID,
-        validators=4,
-        app="mgrid",
-        block_time=0.5,
-    )
-    runner.up()
-    yield runner
-    runner.down(check=False)
+    yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, CHAIN_ID)
 
 
 @dataclass

@@ -19,20 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import json_format
-
 from app import crypto
 from app.context import Context
 from app.errors import ABCIError
 from app.modules.bank import keeper as bank
+from app.modules.genesis_util import GenesisError, check_fields, parse_object
 from app.modules.market import keeper
 from app.modules.market.clearing import MECHANISMS
 from app.pb.mgrid.market.v1 import market_pb2
-
-
-class GenesisError(ValueError):
-    """The market section of app_state is invalid; the message names the field."""
-
 
 DEFAULT_ACCOUNTS = {
     "fee_account": bank.FEE_COLLECTOR,
@@ -80,18 +74,12 @@ def default_bounds(params: market_pb2.Params) -> dict[str, Any]:
 def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
     if not section:
         return
-    unknown = set(section) - {"params", "bounds"}
-    if unknown:
-        raise GenesisError(f"market: unknown fields {sorted(unknown)}")
-    given = section.get("params", {})
-    if not isinstance(given, dict):
-        raise GenesisError("market.params: expected an object")
-    params = _parse({**DEFAULT_PARAMS, **given}, market_pb2.Params(), "market.params")
-    given_bounds = section.get("bounds", {})
-    if not isinstance(given_bounds, dict):
-        raise GenesisError("market.bounds: expected an object")
-    bounds = _parse(
-        {**default_bounds(params), **given_bounds}, market_pb2.Bounds(), "market.bounds"
+    check_fields(section, "market", {"params", "bounds"})
+    params = parse_object(
+        section.get("params", {}), DEFAULT_PARAMS, market_pb2.Params(), "market.params"
+    )
+    bounds = parse_object(
+        section.get("bounds", {}), default_bounds(params), market_pb2.Bounds(), "market.bounds"
     )
     for name, address in DEFAULT_ACCOUNTS.items():
         if not getattr(params, name):
@@ -100,12 +88,3 @@ def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
         keeper.init(ctx, params, bounds)
     except ABCIError as err:
         raise GenesisError(f"market: {err.log}") from None
-
-
-def _parse(data: Any, message: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise GenesisError(f"{where}: expected an object")
-    try:
-        return json_format.ParseDict(data, message)
-    except json_format.ParseError as exc:
-        raise GenesisError(f"{where}: {exc}") from None

@@ -67,8 +67,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from google.protobuf.message import Message
-
 from app import crypto
 from app.coins import Coin
 from app.context import Context
@@ -76,6 +74,7 @@ from app.errors import register
 from app.kv import KV, CacheKV
 from app.modules import PREFIX_MARKET
 from app.modules.bank import keeper as bank
+from app.modules.common import encode
 from app.modules.market import clearing
 from app.modules.market.params import (
     MarketBounds,
@@ -135,10 +134,6 @@ def u64(n: int) -> bytes:
     return n.to_bytes(8, "big")
 
 
-def _pb(message: Message) -> bytes:
-    return message.SerializeToString(deterministic=True)
-
-
 # ---------------------------------------------------------------------------
 # Params, bounds and module state
 
@@ -155,7 +150,7 @@ def get_state(kv: KV) -> market_pb2.ModuleState:
 
 
 def set_state(kv: CacheKV, state: market_pb2.ModuleState) -> None:
-    kv.set(_STATE, _pb(state))
+    kv.set(_STATE, encode(state))
 
 
 def get_bounds_proto(kv: KV) -> market_pb2.Bounds:
@@ -192,8 +187,8 @@ def get_params(kv: KV) -> tuple[MarketParams, MarketBounds]:
 def init(ctx: Context, params: market_pb2.Params, bounds: market_pb2.Bounds) -> None:
     """Genesis: validate and store params and bounds, anchor the schedule at block time."""
     parsed = parse_params(params, parse_bounds(bounds))
-    ctx.kv.set(_BOUNDS, _pb(bounds))
-    ctx.kv.set(_PARAMS, _pb(params_to_proto(parsed)))
+    ctx.kv.set(_BOUNDS, encode(bounds))
+    ctx.kv.set(_PARAMS, encode(params_to_proto(parsed)))
     t = ctx.time_ns // NS_PER_S
     length = parsed.interval_seconds
     first = t // length
@@ -215,7 +210,7 @@ def update_params(ctx: Context, signer: bytes, proto: market_pb2.Params) -> None
     parsed = parse_params(proto, bounds)
     state = get_state(ctx.kv)
     state.pending_from_interval = current_interval(state, params, _now(ctx)) + 1
-    ctx.kv.set(_PENDING, _pb(params_to_proto(parsed)))
+    ctx.kv.set(_PENDING, encode(params_to_proto(parsed)))
     set_state(ctx.kv, state)
     ctx.emit(
         "market_update_params",
@@ -238,7 +233,7 @@ def _apply_pending(
         return params
     pending = get_pending_proto(ctx.kv)
     assert pending is not None
-    ctx.kv.set(_PARAMS, _pb(pending))
+    ctx.kv.set(_PARAMS, encode(pending))
     ctx.kv.delete(_PENDING)
     new, _ = get_params(ctx.kv)
     if new.interval_seconds != params.interval_seconds:
@@ -294,7 +289,7 @@ def get_order(kv: KV, order_id: int) -> market_pb2.Order | None:
 
 
 def set_order(kv: CacheKV, order: market_pb2.Order) -> None:
-    kv.set(_ORDER + u64(order.id), _pb(order))
+    kv.set(_ORDER + u64(order.id), encode(order))
 
 
 def open_orders_of(kv: KV, owner: bytes) -> int:
@@ -450,7 +445,7 @@ def publish_forecast(ctx: Context, signer: bytes, msg: market_pb2.MsgPublishFore
         demand_wh=msg.demand_wh,
         height=ctx.height,
     )
-    ctx.kv.set(_FORECAST + u64(msg.interval), _pb(forecast))
+    ctx.kv.set(_FORECAST + u64(msg.interval), encode(forecast))
     ctx.emit(
         "market_forecast",
         interval=msg.interval,
@@ -549,7 +544,7 @@ def clear_interval(
     record.cleared_height = ctx.height
     record.order_count = len(orders)
     if not orders:
-        ctx.kv.set(_INTERVAL + u64(n), _pb(record))
+        ctx.kv.set(_INTERVAL + u64(n), encode(record))
         return
     _price_automatic(ctx, params, n, orders, record)
     snapshot = [clearing_order(o) for o in orders]
@@ -588,7 +583,7 @@ def clear_interval(
         _add_open(ctx.kv, crypto.decode_address(o.owner), -1)
     state.grid_import_wh += record.grid_import_wh
     state.grid_export_wh += record.grid_export_wh
-    ctx.kv.set(_INTERVAL + u64(n), _pb(record))
+    ctx.kv.set(_INTERVAL + u64(n), encode(record))
     for c in record.curtailments:
         ctx.emit(
             "market_curtailment",
@@ -769,7 +764,7 @@ def _settle(
     ledger.credit(MAIN_GRID, import_amount)
     # Only now, with every check passed, write the trades.
     for row in rows:
-        ctx.kv.set(TRADE + u64(n) + row.index.to_bytes(4, "big"), _pb(row))
+        ctx.kv.set(TRADE + u64(n) + row.index.to_bytes(4, "big"), encode(row))
         for party in (row.buyer, row.seller):
             key = (
                 TRADE_BY_ACCOUNT

@@ -34,7 +34,7 @@ from app.context import Context
 from app.errors import register
 from app.kv import KV, CacheKV
 from app.modules import PREFIX_REPUTATION, common
-from app.modules.common import format_fraction
+from app.modules.common import ParamsRecord, encode, format_fraction
 from app.pb.mgrid.reputation.v1 import reputation_pb2
 
 ErrInvalidParams = register("reputation", 2, "invalid reputation params")
@@ -109,37 +109,17 @@ def params_to_proto(p: ReputationParams) -> reputation_pb2.Params:
     )
 
 
-def _pb(
-    message: reputation_pb2.Score | reputation_pb2.Params | reputation_pb2.HistoryEntry,
-) -> bytes:
-    return message.SerializeToString(deterministic=True)
+PARAMS = ParamsRecord(_PARAMS, reputation_pb2.Params, parse_params)
+get_params = PARAMS.get
 
 
 def is_configured(kv: KV) -> bool:
-    return kv.get(_PARAMS) is not None
-
-
-_parsed: dict[bytes, ReputationParams] = {}
-
-
-def get_params(kv: KV) -> ReputationParams:
-    raw = kv.get(_PARAMS)
-    if raw is None:
-        raise RuntimeError("reputation params missing: genesis was not applied")
-    hit = _parsed.get(raw)
-    if hit is None:
-        hit = parse_params(reputation_pb2.Params.FromString(raw))
-        _parsed.clear()
-        _parsed[raw] = hit
-    return hit
-
-
-def get_params_proto(kv: KV) -> reputation_pb2.Params:
-    return reputation_pb2.Params.FromString(kv.get(_PARAMS) or b"")
+    return PARAMS.is_set(kv)
 
 
 def init(kv: CacheKV, proto: reputation_pb2.Params) -> None:
-    kv.set(_PARAMS, _pb(params_to_proto(parse_params(proto))))
+    """Store the params in canonical form (fractions reduced: "0.5" -> "1/2")."""
+    PARAMS.set(kv, params_to_proto(parse_params(proto)))
 
 
 # ---------------------------------------------------------------------------
@@ -176,7 +156,7 @@ def _store(
     if old is not None:
         kv.delete(_rank_key(old.score, address))
     kv.set(_rank_key(new.score, address), b"\x01")
-    kv.set(_SCORE + address, _pb(new))
+    kv.set(_SCORE + address, encode(new))
 
 
 def updated_score(score: int, accuracy: int, weight: Fraction) -> int:
@@ -220,7 +200,7 @@ def record(
     _store(ctx.kv, address, old, new)
     ctx.kv.set(
         _history_key(address, interval),
-        _pb(
+        encode(
             reputation_pb2.HistoryEntry(
                 interval=interval,
                 accuracy=accuracy,
@@ -302,4 +282,4 @@ def add_rebate(kv: CacheKV, address: bytes, amount: int) -> None:
     score = stored_score(kv, address)
     assert score is not None, "rebates go to ranked participants"
     score.rebates = str(int(score.rebates or "0") + amount)
-    kv.set(_SCORE + address, _pb(score))
+    kv.set(_SCORE + address, encode(score))

@@ -12,7 +12,7 @@ class Queries:
     def Params(
         self, kv: KV, req: reputation_pb2.QueryParamsRequest
     ) -> reputation_pb2.QueryParamsResponse:
-        return reputation_pb2.QueryParamsResponse(params=keeper.get_params_proto(kv))
+        return reputation_pb2.QueryParamsResponse(params=keeper.PARAMS.proto(kv))
 
     def Score(
         self, kv: KV, req: reputation_pb2.QueryScoreRequest

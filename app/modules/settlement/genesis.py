@@ -39,6 +39,6 @@ def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
     if not params.penalty_account:
         params.penalty_account = crypto.encode_address(keeper.PENALTY_POOL)
     try:
-        keeper.init(ctx.kv, params)
+        keeper.PARAMS.set(ctx.kv, params)
     except ABCIError as err:
         raise GenesisError(f"settlement: {err.log}") from None

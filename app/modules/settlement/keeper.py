@@ -62,6 +62,7 @@ from app.errors import register
 from app.kv import KV, CacheKV
 from app.modules import PREFIX_SETTLEMENT
 from app.modules.bank import keeper as bank
+from app.modules.common import ParamsRecord, encode
 from app.modules.market import keeper as market
 from app.modules.registry import keeper as registry
 from app.modules.reputation import keeper as reputation
@@ -100,10 +101,6 @@ BY_PARTICIPANT = PREFIX_SETTLEMENT + b"\x22"
 u64 = market.u64
 
 
-def _pb(message: object) -> bytes:
-    return message.SerializeToString(deterministic=True)  # type: ignore[attr-defined]
-
-
 # ---------------------------------------------------------------------------
 # Params
 
@@ -135,32 +132,12 @@ def parse_params(proto: settlement_pb2.Params) -> SettlementParams:
     )
 
 
+PARAMS = ParamsRecord(_PARAMS, settlement_pb2.Params, parse_params)
+get_params = PARAMS.get
+
+
 def is_configured(kv: KV) -> bool:
-    return kv.get(_PARAMS) is not None
-
-
-_parsed: dict[bytes, SettlementParams] = {}
-
-
-def get_params(kv: KV) -> SettlementParams:
-    raw = kv.get(_PARAMS)
-    if raw is None:
-        raise RuntimeError("settlement params missing: genesis was not applied")
-    hit = _parsed.get(raw)
-    if hit is None:
-        hit = parse_params(settlement_pb2.Params.FromString(raw))
-        _parsed.clear()
-        _parsed[raw] = hit
-    return hit
-
-
-def get_params_proto(kv: KV) -> settlement_pb2.Params:
-    return settlement_pb2.Params.FromString(kv.get(_PARAMS) or b"")
-
-
-def init(kv: CacheKV, proto: settlement_pb2.Params) -> None:
-    parse_params(proto)
-    kv.set(_PARAMS, _pb(proto))
+    return PARAMS.is_set(kv)
 
 
 # ---------------------------------------------------------------------------
@@ -257,7 +234,7 @@ def submit_reading(
         height=ctx.height,
         submitter=crypto.encode_address(submitter),
     )
-    ctx.kv.set(READING + u64(n) + reading.meter, _pb(stored))
+    ctx.kv.set(READING + u64(n) + reading.meter, encode(stored))
     ctx.kv.set(_METER_SEQ + reading.meter, str(reading.sequence).encode())
     ctx.kv.set(_TO_SETTLE + u64(n), b"\x01")
     ctx.emit(
@@ -304,17 +281,21 @@ class _Position:
     readings: list[settlement_pb2.Reading] = field(default_factory=list)
 
 
-def loss_factor(network: registry_pb2.Network, bus_id: str) -> Fraction:
-    """Share of energy injected at ``bus_id`` that reaches the root bus."""
+def loss_factors(network: registry_pb2.Network) -> dict[str, Fraction]:
+    """Per bus, the share of energy injected there that reaches the root bus.
+
+    The network is a validated tree (registry.set_network), so walking up
+    from any bus ends at the root.
+    """
     by_id = {bus.id: bus for bus in network.buses}
-    factor = Fraction(1)
-    bus = by_id.get(bus_id)
-    seen = 0
-    while bus is not None and bus.parent and seen <= len(by_id):
-        factor *= Fraction(PPM - bus.loss_ppm, PPM)
-        bus = by_id.get(bus.parent)
-        seen += 1
-    return factor
+    factors: dict[str, Fraction] = {}
+    for bus_id in by_id:
+        factor, bus = Fraction(1), by_id[bus_id]
+        while bus.parent:
+            factor *= Fraction(PPM - bus.loss_ppm, PPM)
+            bus = by_id[bus.parent]
+        factors[bus_id] = factor
+    return factors
 
 
 def _amount(wh: int, price: int) -> int:
@@ -327,7 +308,7 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     record = market.get_interval(kv, n)
     retail, fit = record.retail_tariff, record.feed_in_tariff
     denom = bank.get_params(kv).denom
-    network = registry.get_network_proto(kv)
+    losses = loss_factors(registry.get_network_proto(kv))
     positions: dict[bytes, _Position] = {}
     for o in market.orders_of_interval(kv, n):
         if o.matched_wh or o.grid_wh or int(o.held or "0"):
@@ -347,7 +328,7 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     generation = consumption = 0
     for address in sorted(positions):
         row, metered_import = _settle_participant(
-            ctx, params, positions[address], n, retail, fit, denom, network, now_interval
+            ctx, params, positions[address], n, retail, fit, denom, losses, now_interval
         )
         out.readings += len(positions[address].readings)
         out.missing_readings += row.missing_readings
@@ -368,7 +349,7 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     out.unrecovered = str(totals["unrecovered"])
     out.rebates = str(_pay_rebates(ctx, params, denom, now_interval))
     out.kpis.CopyFrom(_kpis(generation, consumption, record, retail, fit, totals["savings"]))
-    kv.set(_INTERVAL + u64(n), _pb(out))
+    kv.set(_INTERVAL + u64(n), encode(out))
     _add_totals(kv, n, out.kpis, totals["penalties"])
     k = out.kpis
     ctx.emit(
@@ -400,7 +381,7 @@ def _settle_participant(
     retail: int,
     fit: int,
     denom: str,
-    network: registry_pb2.Network,
+    losses: dict[str, Fraction],
     now_interval: int,
 ) -> tuple[settlement_pb2.ParticipantSettlement, int]:
     """Settle one participant; returns its record and its metered (not imputed) import."""
@@ -421,7 +402,7 @@ def _settle_participant(
     meters = len(reported | live)
     missing = len(live - reported) if contracted else 0
     participant = registry.get_participant(kv, pos.address)
-    f = loss_factor(network, participant.bus if participant is not None else "")
+    f = losses.get(participant.bus, Fraction(1)) if participant is not None else Fraction(1)
     x_raw = sum(r.exported_wh for r in pos.readings)
     m_raw = sum(r.imported_wh for r in pos.readings)
     X = x_raw * f.numerator // f.denominator
@@ -495,7 +476,7 @@ def _settle_participant(
         row.accuracy, row.score_before, row.score_after = reputation.record(
             ctx, pos.address, n, contracted, judged, now_interval
         )
-    kv.set(SETTLEMENT + u64(n) + pos.address, _pb(row))
+    kv.set(SETTLEMENT + u64(n) + pos.address, encode(row))
     kv.set(BY_PARTICIPANT + pos.address + (U64_MAX - n).to_bytes(8, "big"), b"\x01")
     ctx.emit(
         "settlement_participant",
@@ -596,7 +577,7 @@ def _add_totals(kv: CacheKV, n: int, k: settlement_pb2.Kpis, penalties: int) -> 
     t.self_consumption = _ratio(t.locally_used_wh, t.generation_wh)
     traded = t.local_traded_wh
     t.average_local_price = int(t.local_amount) * WH_PER_KWH // traded if traded else 0
-    kv.set(_TOTALS, _pb(t))
+    kv.set(_TOTALS, encode(t))
 
 
 def get_interval_settlement(kv: KV, n: int) -> settlement_pb2.IntervalSettlement | None:

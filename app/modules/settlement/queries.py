@@ -15,7 +15,7 @@ class Queries:
     def Params(
         self, kv: KV, req: settlement_pb2.QueryParamsRequest
     ) -> settlement_pb2.QueryParamsResponse:
-        return settlement_pb2.QueryParamsResponse(params=keeper.get_params_proto(kv))
+        return settlement_pb2.QueryParamsResponse(params=keeper.PARAMS.proto(kv))
 
     def Reading(
         self, kv: KV, req: settlement_pb2.QueryReadingRequest

@@ -31,10 +31,19 @@ from app.modules.settlement import msgs as settlement_msgs
 from app.modules.settlement import queries as settlement_queries
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.ibc.energy.v1 import energy_pb2
+from app.pb.mgrid.ibc.transfer.v1 import transfer_pb2
+from app.pb.mgrid.ibc.v1 import ibc_pb2
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.reputation.v1 import reputation_pb2
 from app.pb.mgrid.settlement.v1 import settlement_pb2
+from ibc import msgs as ibc_msgs
+from ibc import queries as ibc_queries
+from ibc.apps.energy import msgs as energy_msgs
+from ibc.apps.energy import queries as energy_queries
+from ibc.apps.transfer import msgs as transfer_msgs
+from ibc.apps.transfer import queries as transfer_queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,9 @@ MSG_ROUTES: dict[str, MsgRoute] = {
         ["place_order", "cancel_order", "update_params", "publish_forecast"],
     ),
     **_routes("settlement", settlement_msgs, ["meter_reading"]),
+    **_routes("ibc", ibc_msgs, ibc_msgs.MSG_NAMES),
+    **_routes("transfer", transfer_msgs, ["transfer"]),
+    **_routes("energy", energy_msgs, ["offer_energy"]),
 }
 
 
@@ -127,5 +139,8 @@ QUERY_ROUTES: dict[str, QueryRoute] = {
         *_service_routes(market_pb2.DESCRIPTOR, market_queries.Queries()),
         *_service_routes(settlement_pb2.DESCRIPTOR, settlement_queries.Queries()),
         *_service_routes(reputation_pb2.DESCRIPTOR, reputation_queries.Queries()),
+        *_service_routes(ibc_pb2.DESCRIPTOR, ibc_queries.Queries()),
+        *_service_routes(transfer_pb2.DESCRIPTOR, transfer_queries.Queries()),
+        *_service_routes(energy_pb2.DESCRIPTOR, energy_queries.Queries()),
     )
 }

@@ -1,0 +1,1 @@
+"""ICS-04 channels and packets: handshakes, send, receive, acknowledge, time out."""

@@ -54,6 +54,8 @@ from app.pb.cosmos.ics23.v1 import proofs_pb2
 from app.router import MSG_ROUTES, QUERY_ROUTES, QueryRoute, validate_messages
 from app.store import Store, StoreError
 from app.tx import codec
+from ibc.apps.energy import genesis as energy_genesis
+from ibc.apps.energy import keeper as energy_keeper
 
 log = logging.getLogger("mgrid.chain")
 
@@ -71,6 +73,7 @@ GENESIS_SECTIONS = (
     ("market", market_genesis.init_genesis),
     ("settlement", settlement_genesis.init_genesis),
     ("reputation", reputation_genesis.init_genesis),
+    ("energy", energy_genesis.init_genesis),
 )
 
 
@@ -190,6 +193,7 @@ class Chain:
         ctx = Context(self.block_kv, height, time_ns, self.chain_id, Mode.DELIVER)
         results = [self._run_tx(ctx, raw) for raw in txs]
         cleared = market_keeper.end_block(ctx)
+        energy_keeper.end_block(ctx, cleared)  # acknowledge external orders just cleared
         settlement_keeper.note_cleared(ctx.kv, cleared)
         settlement_keeper.end_block(ctx)
         if self.check_invariants:
@@ -201,6 +205,7 @@ class Chain:
     def _check_invariants(self) -> None:
         bank_keeper.check_invariants(self.block_kv)
         market_keeper.check_invariants(self.block_kv)
+        energy_keeper.check_invariants(self.block_kv)
 
     def commit(self) -> int:
         """Persist the block in one atomic batch; returns the new height."""

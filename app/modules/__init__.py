@@ -8,3 +8,5 @@ PREFIX_REGISTRY = b"\x03"
 PREFIX_MARKET = b"\x04"
 PREFIX_SETTLEMENT = b"\x05"
 PREFIX_REPUTATION = b"\x06"
+PREFIX_TRANSFER = b"\x07"  # ibc/apps/transfer: denom traces
+PREFIX_ENERGY = b"\x08"  # ibc/apps/energy: params, inter-microgrid trades, offers awaiting clearing

@@ -58,6 +58,15 @@ of a seller's collateral for what it did not sell. A seller's money and the
 rest of its collateral stay in escrow (``Order.held``) until settlement
 compares its delivery with its contracts (settlement.keeper). Invariant:
 escrow holds the open orders' escrow and collateral plus every ``held``.
+
+External orders (``Order.external``, ``place_external_order``): offers of a
+neighbouring microgrid received over IBC (ibc/apps/energy), owned by the
+receiving channel's energy escrow account and entered at the connection
+point's bus. They clear like any other priced order without grid fill, but
+post no collateral, are not scaled by reputation nor counted against the
+per-account order limit, and an external seller's proceeds are paid to its
+owner at clearing (its ``held`` stays "0"): the exchange at the connection
+point is scheduled, not metered, so settlement has nothing to wait for.
 """
 
 from __future__ import annotations
@@ -332,14 +341,7 @@ def place_order(ctx: Context, signer: bytes, msg: market_pb2.MsgPlaceOrder) -> m
     t = _now(ctx)
     reputation.require_not_suspended(ctx.kv, signer, current_interval(state, params, t))
     n = msg.interval
-    if n < state.next_to_clear or gate_closure(state, params, n) <= t:
-        raise ErrIntervalClosed(
-            f"the gate of interval {n} closed at {gate_closure(state, params, n)} (block time {t}); "
-            f"the earliest open interval is {first_open(state, params, t)}"
-        )
-    latest = current_interval(state, params, t) + params.max_intervals_ahead
-    if n > latest:
-        raise ErrTooFarAhead(f"interval {n} is beyond the latest open one, {latest}")
+    check_interval_open(ctx.kv, n, t)
     q = msg.quantity_wh
     if not params.min_order_wh <= q <= params.max_order_wh:
         raise ErrInvalidQuantity(
@@ -405,6 +407,129 @@ def place_order(ctx: Context, signer: bytes, msg: market_pb2.MsgPlaceOrder) -> m
         grid_fill=str(msg.grid_fill).lower(),
         escrow=escrow,
         collateral=collateral,
+    )
+    return order
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalOffer:
+    """An order from outside the microgrid (an inter-microgrid offer received over IBC).
+
+    ``owner`` is a module account (the receiving channel's energy escrow): it
+    funds a buy's escrow and is paid a sell's proceeds. ``budget`` is the most
+    a buy may lock (the offer's max payment); 0 for a sell.
+    """
+
+    owner: bytes
+    side: market_pb2.Side
+    interval: int
+    quantity_wh: int
+    price: int
+    bus: str
+    ref: str
+    budget: int = 0
+
+
+def check_interval_open(kv: KV, n: int, t: int) -> None:
+    """Raise unless interval n still takes orders at block time t (unix seconds)."""
+    params, _ = get_params(kv)
+    state = get_state(kv)
+    if n < state.next_to_clear or gate_closure(state, params, n) <= t:
+        raise ErrIntervalClosed(
+            f"the gate of interval {n} closed at {gate_closure(state, params, n)} (block time {t}); "
+            f"the earliest open interval is {first_open(state, params, t)}"
+        )
+    latest = current_interval(state, params, t) + params.max_intervals_ahead
+    if n > latest:
+        raise ErrTooFarAhead(f"interval {n} is beyond the latest open one, {latest}")
+
+
+def interval_starting_at(kv: KV, start: int) -> int | None:
+    """The interval that starts exactly at unix second ``start``, or None."""
+    params, _ = get_params(kv)
+    state = get_state(kv)
+    if start < state.anchor_time:
+        return None
+    n = current_interval(state, params, start)
+    return n if interval_start(state, params, n) == start else None
+
+
+def place_external_order(ctx: Context, offer: ExternalOffer) -> market_pb2.Order:
+    """Enter an external order into an open interval (see ``ExternalOffer``).
+
+    Checked as a participant's order is (interval open, size, price bounds),
+    except for the per-account order limit, the registry and reputation. It is
+    always priced and never grid-filled. A buy locks the usual buyer escrow
+    (``buyer_escrow`` at its limit price) from ``offer.owner``, which must be
+    within ``offer.budget``; a sell locks no collateral. Raises the market's
+    errors; the caller runs it on a branch.
+    """
+    params, bounds = get_params(ctx.kv)
+    state = get_state(ctx.kv)
+    n, q = offer.interval, offer.quantity_wh
+    if offer.side not in (BUY, SELL):
+        raise ErrInvalidSide(f"side must be buy or sell, got {offer.side}")
+    check_interval_open(ctx.kv, n, _now(ctx))
+    if not params.min_order_wh <= q <= params.max_order_wh:
+        raise ErrInvalidQuantity(
+            f"{q} Wh is outside the allowed order size {params.min_order_wh}..{params.max_order_wh} Wh"
+        )
+    if not params.min_price <= offer.price <= params.max_price:
+        raise ErrPriceOutOfBounds(
+            f"price {offer.price} is outside [{params.min_price}, {params.max_price}] per kWh"
+        )
+    escrow = 0
+    if offer.side == BUY:
+        escrow = buyer_escrow(q, offer.price, bounds)
+        if escrow > offer.budget:
+            raise ErrInsufficientEscrow(
+                f"a buy of {q} Wh at {offer.price} per kWh locks {escrow} (energy, grid fee "
+                f"and tax at their ceilings); the offer allows at most {offer.budget}"
+            )
+        denom = bank.get_params(ctx.kv).denom
+        try:
+            bank.send(ctx, offer.owner, ESCROW, [Coin(denom, escrow)])
+        except bank.ErrInsufficientFunds as err:
+            raise ErrInsufficientEscrow(f"escrow of {escrow}{denom} needed: {err.detail}") from None
+    owner = crypto.encode_address(offer.owner)
+    order = market_pb2.Order(
+        id=state.next_order_id,
+        owner=owner,
+        side=offer.side,
+        interval=n,
+        quantity_wh=q,
+        price=offer.price,
+        grid_fill=False,
+        bus=offer.bus,
+        status=OPEN,
+        height=ctx.height,
+        escrow=str(escrow),
+        collateral="0",
+        paid="0",
+        received="0",
+        held="0",
+        external=True,
+        external_ref=offer.ref,
+    )
+    state.next_order_id += 1
+    set_state(ctx.kv, state)
+    set_order(ctx.kv, order)
+    ctx.kv.set(BY_INTERVAL + u64(n) + u64(order.id), b"\x01")
+    ctx.kv.set(BY_OWNER + offer.owner + u64(order.id), b"\x01")
+    ctx.kv.set(_TO_CLEAR + u64(n), b"\x01")
+    _add_open(ctx.kv, offer.owner, 1)
+    ctx.emit(
+        "market_place_order",
+        order_id=order.id,
+        owner=owner,
+        side=SIDE_NAMES[order.side],
+        interval=n,
+        quantity_wh=q,
+        price=offer.price,
+        grid_fill="false",
+        escrow=escrow,
+        collateral=0,
+        external=offer.ref,
     )
     return order
 
@@ -746,10 +871,15 @@ def _settle(
             export_wh += g
             export_amount += gain
             got = received.get(oid, 0) + gain
-            # Collateral for what was sold stays, with the money, until settlement.
-            kept = int(o.collateral) * (o.matched_wh + g) // o.quantity_wh
-            ledger.credit(owner, int(o.collateral) - kept)
-            o.paid, o.received, o.held = "0", str(got), str(got + kept)
+            if o.external:
+                # Settled at the connection point by what was filled: paid out now.
+                ledger.credit(owner, got)
+                o.paid, o.received, o.held = "0", str(got), "0"
+            else:
+                # Collateral for what was sold stays, with the money, until settlement.
+                kept = int(o.collateral) * (o.matched_wh + g) // o.quantity_wh
+                ledger.credit(owner, int(o.collateral) - kept)
+                o.paid, o.received, o.held = "0", str(got), str(got + kept)
         done = o.matched_wh + o.grid_wh
         o.status = (
             market_pb2.ORDER_STATUS_FILLED

@@ -38,6 +38,16 @@ Reputation then moves for each p that had contracts (see reputation.keeper),
 by the accuracy of D against S + B; a missing reading scores accuracy 0.
 KPIs count metered energy only (not the import imputed to a missing reading).
 
+External orders (inter-microgrid offers, market.keeper) are not participants:
+their owners are module accounts with no meters, readings, penalties or
+reputation. What they filled is the connection point's scheduled exchange
+with the neighbouring microgrid: an external sell filled is ``inter_import_wh``
+(energy that came in), an external buy filled is ``inter_export_wh``. The
+KPIs' main-grid flow at the coupling point is what the participants' metered
+imbalance leaves after that exchange: pcc_import = max(0, consumption -
+generation - inter_import + inter_export), pcc_export the opposite;
+self-sufficiency and self-consumption stay about local generation.
+
 Keys (prefix 0x05):
     0x05 0x00                          -> Params
     0x05 0x01                          -> Totals (cumulative KPIs)
@@ -310,7 +320,14 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     denom = bank.get_params(kv).denom
     losses = loss_factors(registry.get_network_proto(kv))
     positions: dict[bytes, _Position] = {}
+    inter_import = inter_export = 0
     for o in market.orders_of_interval(kv, n):
+        if o.external:  # the connection point's scheduled exchange, not a participant
+            if o.side == market.SELL:
+                inter_import += o.matched_wh
+            else:
+                inter_export += o.matched_wh
+            continue
         if o.matched_wh or o.grid_wh or int(o.held or "0"):
             owner = crypto.decode_address(o.owner)
             positions.setdefault(owner, _Position(owner)).orders.append(o)
@@ -322,7 +339,12 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     mparams, _ = market.get_params(kv)
     now_interval = market.current_interval(state, mparams, t)
     out = settlement_pb2.IntervalSettlement(
-        interval=n, settled_height=ctx.height, settled_time=t, participants=len(positions)
+        interval=n,
+        settled_height=ctx.height,
+        settled_time=t,
+        participants=len(positions),
+        inter_import_wh=inter_import,
+        inter_export_wh=inter_export,
     )
     totals = {"cost": 0, "revenue": 0, "penalties": 0, "unrecovered": 0, "savings": 0}
     generation = consumption = 0
@@ -348,9 +370,19 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     out.penalties = str(totals["penalties"])
     out.unrecovered = str(totals["unrecovered"])
     out.rebates = str(_pay_rebates(ctx, params, denom, now_interval))
-    out.kpis.CopyFrom(_kpis(generation, consumption, record, retail, fit, totals["savings"]))
+    out.kpis.CopyFrom(
+        _kpis(
+            generation,
+            consumption,
+            record,
+            retail,
+            fit,
+            totals["savings"],
+            inter_import - inter_export,
+        )
+    )
     kv.set(_INTERVAL + u64(n), encode(out))
-    _add_totals(kv, n, out.kpis, totals["penalties"])
+    _add_totals(kv, n, out, totals["penalties"])
     k = out.kpis
     ctx.emit(
         "settlement_interval",
@@ -368,6 +400,8 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
         local_traded_wh=k.local_traded_wh,
         pcc_import_wh=k.pcc_import_wh,
         pcc_export_wh=k.pcc_export_wh,
+        inter_import_wh=inter_import,
+        inter_export_wh=inter_export,
         savings=k.savings,
     )
     return out
@@ -529,8 +563,14 @@ def _kpis(
     retail: int,
     fit: int,
     savings: int,
+    inter_net_import: int = 0,
 ) -> settlement_pb2.Kpis:
+    """The interval's KPIs. ``inter_net_import`` is what neighbouring microgrids
+    delivered at the connection point net of what they took (signed): it covers
+    part of the local deficit, or absorbs part of the local surplus, so the main
+    grid's flow at the coupling point is the residual imbalance after it."""
     used = min(generation, consumption)
+    residual = consumption - generation - inter_net_import  # > 0: from the main grid
     traded = record.matched_wh
     local_amount = int(record.buyers_pay or "0")
     return settlement_pb2.Kpis(
@@ -545,8 +585,8 @@ def _kpis(
         retail_tariff=retail,
         feed_in_tariff=fit,
         savings=str(savings),
-        pcc_import_wh=max(0, consumption - generation),
-        pcc_export_wh=max(0, generation - consumption),
+        pcc_import_wh=max(0, residual),
+        pcc_export_wh=max(0, -residual),
     )
 
 
@@ -557,8 +597,13 @@ def get_totals(kv: KV) -> settlement_pb2.Totals:
     return settlement_pb2.Totals(local_amount="0", savings="0", penalties="0")
 
 
-def _add_totals(kv: CacheKV, n: int, k: settlement_pb2.Kpis, penalties: int) -> None:
+def _add_totals(
+    kv: CacheKV, n: int, out: settlement_pb2.IntervalSettlement, penalties: int
+) -> None:
+    k = out.kpis
     t = get_totals(kv)
+    t.inter_import_wh += out.inter_import_wh
+    t.inter_export_wh += out.inter_export_wh
     t.intervals += 1
     t.generation_wh += k.generation_wh
     t.consumption_wh += k.consumption_wh

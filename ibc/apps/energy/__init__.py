@@ -1,0 +1,1 @@
+"""Inter-microgrid energy trades (port "energy")."""

@@ -19,14 +19,17 @@ because a node may run without one (``indexer = "null"``) or fail to index a
 block, also by reading the blocks themselves (``/block`` and
 ``/block_results``) from a little before the wait started. ``validator_count``
 reads the size of the validator set from ``/validators`` (for ``mgrid
-status``). These RPC methods are optional for an RPCLike, so a client
+status``); ``block_time_ns`` the latest block time of ``/status`` in Unix
+nanoseconds (IBC timeouts are counted from it). These RPC methods are optional for an RPCLike, so a client
 without them still serves everything else.
 """
 
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +41,9 @@ from app import coins
 from app.coins import Coin
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.ibc.energy.v1 import energy_pb2
+from app.pb.mgrid.ibc.transfer.v1 import transfer_pb2
+from app.pb.mgrid.ibc.v1 import ibc_pb2
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.reputation.v1 import reputation_pb2
@@ -396,6 +402,103 @@ class ChainClient:
         req = reputation_pb2.QueryRankingRequest(page_key=page_key, limit=limit)
         return self.query(reputation_pb2.DESCRIPTOR, "Ranking", req, height)
 
+    # -- ibc core (mgrid.ibc.v1.Query) ------------------------------------------------------
+
+    def ibc_clients(self, height: int = 0) -> list[Any]:
+        """Every light client on this chain (``IdentifiedClientState``s, by id)."""
+        req = ibc_pb2.QueryClientsRequest()
+        return list(self.query(ibc_pb2.DESCRIPTOR, "Clients", req, height).clients)
+
+    def ibc_client_state(self, client_id: str, height: int = 0) -> Any:
+        req = ibc_pb2.QueryClientStateRequest(client_id=client_id)
+        return self.query(ibc_pb2.DESCRIPTOR, "ClientState", req, height).client_state
+
+    def ibc_consensus_state(
+        self, client_id: str, consensus_height: int = 0, height: int = 0
+    ) -> Any:
+        """``QueryConsensusStateResponse`` (consensus_state, height) of ``client_id`` at
+        counterparty height ``consensus_height`` (0: the client's latest)."""
+        req = ibc_pb2.QueryConsensusStateRequest(client_id=client_id, height=consensus_height)
+        return self.query(ibc_pb2.DESCRIPTOR, "ConsensusState", req, height)
+
+    def ibc_connections(self, height: int = 0) -> list[Any]:
+        req = ibc_pb2.QueryConnectionsRequest()
+        return list(self.query(ibc_pb2.DESCRIPTOR, "Connections", req, height).connections)
+
+    def ibc_connection(self, connection_id: str, height: int = 0) -> Any:
+        req = ibc_pb2.QueryConnectionRequest(connection_id=connection_id)
+        return self.query(ibc_pb2.DESCRIPTOR, "Connection", req, height).connection
+
+    def ibc_channels(self, height: int = 0) -> list[Any]:
+        req = ibc_pb2.QueryChannelsRequest()
+        return list(self.query(ibc_pb2.DESCRIPTOR, "Channels", req, height).channels)
+
+    def ibc_channel(self, port_id: str, channel_id: str, height: int = 0) -> Any:
+        req = ibc_pb2.QueryChannelRequest(port_id=port_id, channel_id=channel_id)
+        return self.query(ibc_pb2.DESCRIPTOR, "Channel", req, height).channel
+
+    def packet_commitments(self, port_id: str, channel_id: str, height: int = 0) -> list[int]:
+        """Sequences sent on the channel and not yet acknowledged or timed out."""
+        req = ibc_pb2.QueryPacketCommitmentsRequest(port_id=port_id, channel_id=channel_id)
+        return list(self.query(ibc_pb2.DESCRIPTOR, "PacketCommitments", req, height).sequences)
+
+    def packet_acknowledgements(self, port_id: str, channel_id: str, height: int = 0) -> list[int]:
+        """Sequences received on the channel whose acknowledgement is written here."""
+        req = ibc_pb2.QueryPacketAcknowledgementsRequest(port_id=port_id, channel_id=channel_id)
+        resp = self.query(ibc_pb2.DESCRIPTOR, "PacketAcknowledgements", req, height)
+        return list(resp.sequences)
+
+    def next_sequence_receive(self, port_id: str, channel_id: str, height: int = 0) -> int:
+        req = ibc_pb2.QueryNextSequenceReceiveRequest(port_id=port_id, channel_id=channel_id)
+        resp = self.query(ibc_pb2.DESCRIPTOR, "NextSequenceReceive", req, height)
+        return int(resp.next_sequence_receive)
+
+    def unreceived_packets(
+        self, port_id: str, channel_id: str, sequences: list[int], height: int = 0
+    ) -> list[int]:
+        """Of ``sequences`` (sent by the counterparty), those with no receipt here."""
+        req = ibc_pb2.QueryUnreceivedPacketsRequest(
+            port_id=port_id, channel_id=channel_id, sequences=sequences
+        )
+        return list(self.query(ibc_pb2.DESCRIPTOR, "UnreceivedPackets", req, height).sequences)
+
+    def unreceived_acks(
+        self, port_id: str, channel_id: str, sequences: list[int], height: int = 0
+    ) -> list[int]:
+        """Of ``sequences`` (sent here), those whose commitment is still stored."""
+        req = ibc_pb2.QueryUnreceivedAcksRequest(
+            port_id=port_id, channel_id=channel_id, sequences=sequences
+        )
+        return list(self.query(ibc_pb2.DESCRIPTOR, "UnreceivedAcks", req, height).sequences)
+
+    # -- ICS-20 transfer (mgrid.ibc.transfer.v1.Query) --------------------------------------
+
+    def denom_trace(self, denom_hash: str, height: int = 0) -> Any:
+        """The DenomTrace of a voucher: ``hash`` as hex or as ``ibc/<hex>``."""
+        req = transfer_pb2.QueryDenomTraceRequest(hash=denom_hash)
+        return self.query(transfer_pb2.DESCRIPTOR, "DenomTrace", req, height).denom_trace
+
+    def denom_traces(self, height: int = 0) -> list[Any]:
+        req = transfer_pb2.QueryDenomTracesRequest()
+        return list(self.query(transfer_pb2.DESCRIPTOR, "DenomTraces", req, height).denom_traces)
+
+    def escrow_address(self, port_id: str, channel_id: str, height: int = 0) -> str:
+        req = transfer_pb2.QueryEscrowAddressRequest(port_id=port_id, channel_id=channel_id)
+        return str(self.query(transfer_pb2.DESCRIPTOR, "EscrowAddress", req, height).escrow_address)
+
+    # -- inter-microgrid energy trades (mgrid.ibc.energy.v1.Query) --------------------------
+
+    def energy_trades(self, channel_id: str = "", height: int = 0) -> list[Any]:
+        """``InterTrade``s of one channel ("" : of every channel)."""
+        req = energy_pb2.QueryTradesRequest(channel_id=channel_id)
+        return list(self.query(energy_pb2.DESCRIPTOR, "Trades", req, height).trades)
+
+    def energy_trade(self, channel_id: str, sequence: int, outgoing: bool, height: int = 0) -> Any:
+        req = energy_pb2.QueryTradeRequest(
+            channel_id=channel_id, sequence=sequence, outgoing=outgoing
+        )
+        return self.query(energy_pb2.DESCRIPTOR, "Trade", req, height).trade
+
 
 def pages(fetch: Callable[[bytes], Any], items: str) -> Iterator[Any]:
     """Every item of a paginated list query, page after page.
@@ -569,3 +672,42 @@ def validator_count(rpc: Any) -> int | None:
         return int(result.get("total") or len(result.get("validators") or []))
     except (TypeError, ValueError, AttributeError):
         raise ChainError(f"the node's /validators answer is malformed: {result!r:.200}") from None
+
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})"
+)
+NS_PER_S = 1_000_000_000
+
+
+def parse_block_time_ns(text: str) -> int:
+    """A block time as CometBFT's /status writes it (RFC 3339 with up to nanoseconds,
+    ``2025-01-01T00:00:00.123456789Z``) or as Unix seconds, in Unix nanoseconds.
+
+    Exact: integers only. Raises ChainError for anything else.
+    """
+    text = text.strip()
+    if text.isdigit():
+        return int(text) * NS_PER_S
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        raise ChainError(f"the node's block time {text!r:.60} is not RFC 3339")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    try:
+        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    except (ValueError, OverflowError):
+        raise ChainError(f"the node's block time {text!r:.60} is not a date") from None
+    zone = m.group(8)
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds * NS_PER_S + int((m.group(7) or "").ljust(9, "0"))
+
+
+def block_time_ns(rpc: Any) -> int:
+    """The latest block time of the node behind ``rpc`` (``/status``), Unix nanoseconds."""
+    try:
+        text = rpc.status()["sync_info"]["latest_block_time"]
+    except (KeyError, TypeError):
+        raise ChainError("the node's /status has no latest_block_time") from None
+    return parse_block_time_ns(str(text))

@@ -13,6 +13,8 @@
           | publish-forecast ... --from KEY                   (cmd_market.py)
     mgrid [global options] tx settlement reading --meter NAME --interval N|last
           --exported WH --imported WH ... --from KEY          (cmd_settlement.py)
+    mgrid [global options] tx ibc transfer CHANNEL RECEIVER AMOUNT --from KEY ...
+          | energy offer CHANNEL --side sell|buy ... --from KEY (cmd_ibc.py)
     mgrid [global options] tx sign FILE --from KEY [--chain-id C --sequence N] [--base64]
           | broadcast FILE | wait HASH [--timeout S]         (cmd_txfile.py)
     mgrid [global options] query bank balance ADDR [--denom D] | balances ADDR
@@ -26,6 +28,10 @@
           | settlements | kpis ...                            (cmd_settlement.py)
     mgrid [global options] query reputation params | score | history | ranking ...
                                                               (cmd_settlement.py)
+    mgrid [global options] query ibc clients | client | consensus-state | connections
+          | connection | channels | channel | packets ...    (cmd_ibc.py)
+    mgrid [global options] query transfer denom-traces | denom-trace | escrow-address
+    mgrid [global options] query energy trades | trade ...    (cmd_ibc.py)
     mgrid [global options] status
     mgrid completion bash|zsh
     mgrid [global options] market clear ... | audit --interval N [--height H]
@@ -50,6 +56,9 @@ type them): ``--node URL`` (default http://127.0.0.1:26657), ``--chain-id``
 test: unencrypted, for localnets only), ``--output text|json``,
 ``--passphrase-file FILE`` (its first line is the keyring passphrase; without
 it the passphrase is asked on the terminal).
+
+The IBC commands (``tx ibc``, ``tx energy``, ``query ibc``, ``query
+transfer``, ``query energy``) are documented in cmd_ibc.py and docs/ibc.md.
 
 ``tx`` asks the chain for what it is not told: the chain id (/status), the
 sequence (auth Account query) and the fee (bank Params ``min_fee``, in the
@@ -99,7 +108,15 @@ from app.coins import Coin, CoinError, parse_coins
 from app.modules.market import MECHANISMS
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from clients.mgrid import chain as chainmod
-from clients.mgrid import cmd_keys, cmd_market, cmd_registry, cmd_settlement, cmd_txfile, errors
+from clients.mgrid import (
+    cmd_ibc,
+    cmd_keys,
+    cmd_market,
+    cmd_registry,
+    cmd_settlement,
+    cmd_txfile,
+    errors,
+)
 from clients.mgrid import tx as txmod
 from clients.mgrid.chain import ChainError, QueryError
 from clients.mgrid.cmd_keys import (  # noqa: F401 (their home was this module)
@@ -162,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_settlement.add_tx_commands(
         group(tx, "settlement", "meter readings for settlement", "tx_command")
     )
+    cmd_ibc.add_ibc_tx_commands(group(tx, "ibc", "IBC token transfers (ICS-20)", "tx_command"))
+    cmd_ibc.add_energy_tx_commands(
+        group(tx, "energy", "energy offers to a neighbouring microgrid", "tx_command")
+    )
     cmd_txfile.add_commands(tx)
 
     # query
@@ -190,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd_settlement.add_reputation_query_commands(
         group(query, "reputation", "scores, history, ranking", "query_command")
+    )
+
+    cmd_ibc.add_ibc_query_commands(
+        group(query, "ibc", "clients, connections, channels, packets", "query_command")
+    )
+    cmd_ibc.add_transfer_query_commands(
+        group(query, "transfer", "voucher denom traces, escrow accounts", "query_command")
+    )
+    cmd_ibc.add_energy_query_commands(
+        group(query, "energy", "inter-microgrid energy trades", "query_command")
     )
 
     leaf(commands, "status", cmd_status, "node, chain id, latest height, syncing, validators")

@@ -227,4 +227,74 @@ EXPLAINERS: dict[tuple[str, int], Explainer] = {
     ("settlement", 12): _with("sign the reading with this chain's --chain-id"),
     # reputation
     ("reputation", 3): _with("`mgrid query reputation score ADDR` shows the suspension"),
+    # ibc core (ibc/errors.py): mostly what a relayer meets; a wallet user meets
+    # the channel and timeout ones when sending a packet
+    ("ibc", 2): _with("identifiers look like 07-tendermint-0, connection-0, channel-0"),
+    ("ibc", 3): _with("`mgrid query ibc clients` lists the clients"),
+    ("ibc", 5): _with(
+        "the client saw misbehaviour of the other chain and is frozen: nothing crosses this "
+        "path any more; operators must create a new client, connection and channel"
+    ),
+    ("ibc", 6): _with(
+        "the light client was not updated within its trusting period and has expired: "
+        "operators must create a new client (mgrid-relayer link); a running relayer "
+        "refreshes clients before this happens"
+    ),
+    ("ibc", 8): _with("update the client to that height first (the relayer does this)"),
+    ("ibc", 10): _with("`mgrid query ibc connections` lists the connections"),
+    ("ibc", 11): _with(
+        "the connection is not open: `mgrid query ibc connections` shows its state "
+        "(mgrid-relayer link finishes the handshake)"
+    ),
+    ("ibc", 14): _with("`mgrid query ibc channels` lists the channels and their ports"),
+    ("ibc", 15): _with(
+        "the channel is not open (or closed): `mgrid query ibc channels` shows its state"
+    ),
+    ("ibc", 17): _with("no application on that port: the ports are transfer and energy"),
+    ("ibc", 19): _with(
+        "the timeout is already past on the other chain: give a later --timeout-seconds "
+        "(or --packet-timeout-height above the other chain's height)"
+    ),
+    ("ibc", 21): _with("the sequence was never sent on this channel"),
+    ("ibc", 27): _with("the other chain received the packet: it is acknowledged, not timed out"),
+    # ICS-20 transfer (ibc/apps/transfer/errors.py)
+    ("transfer", 2): _with("give --timeout-seconds S or --packet-timeout-height H"),
+    ("transfer", 3): _with(
+        "send a native denom or a voucher this chain knows: "
+        "`mgrid query transfer denom-traces` lists the vouchers"
+    ),
+    ("transfer", 5): _with("the amount must be a positive whole number of the smallest unit"),
+    ("transfer", 6): _with("`mgrid query transfer denom-traces` lists the vouchers received here"),
+    ("transfer", 7): _with("RECEIVER must be an address of the chain at the other end"),
+    ("transfer", 10): _with("ICS-20 channels stay open for good"),
+    ("transfer", 11): _with("transfers go over the transfer port: --port transfer"),
+    ("transfer", 12): _with("shorten --packet-memo (or the receiver)"),
+    # inter-microgrid energy trades (ibc/apps/energy/errors.py)
+    ("energy", 5): _with(
+        "check --side, --quantity, --price, the interval and the timeout "
+        "(mgrid tx energy offer --help)"
+    ),
+    ("energy", 6): _with(
+        "a BUY pays with vouchers of the receiver's denom that came over this energy channel: "
+        "`mgrid query transfer denom-traces` shows energy/<channel>/<denom> and its ibc/ denom"
+    ),
+    ("energy", 7): _with(
+        "give --denom as the other chain's market denom (its `mgrid query bank params`), or "
+        "--counterparty-node to ask it"
+    ),
+    ("energy", 8): _with(
+        "--delivery-start must be the start of one of the other chain's intervals: use "
+        "--counterparty-node URL --interval next to look it up"
+    ),
+    ("energy", 9): _with(
+        "wait for the channel's open offers to clear: `mgrid query energy trades --channel C`"
+    ),
+    ("energy", 10): _with(
+        "the vouchers spent are not backed on the other chain: offer a smaller --max-payment"
+    ),
+    ("energy", 11): _with(
+        "`mgrid query energy trades` lists the trades (add --outgoing for one this chain offered)"
+    ),
+    ("energy", 13): _with("energy offers go over a channel of the energy port"),
+    ("energy", 14): _with("the receiving chain runs no market"),
 }

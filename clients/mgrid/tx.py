@@ -44,6 +44,8 @@ from app import crypto
 from app.coins import Coin
 from app.modules.settlement.reading import sign_reading
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.ibc.energy.v1 import energy_pb2
+from app.pb.mgrid.ibc.transfer.v1 import transfer_pb2
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.settlement.v1 import settlement_pb2
@@ -177,6 +179,64 @@ def msg_meter_reading(
         sequence=sequence,
     )
     return tx_pb2.Msg(meter_reading=sign_reading(meter_key, reading))
+
+
+# -- ibc applications --------------------------------------------------------------------------
+
+
+def msg_transfer(
+    source_channel: str,
+    token: Coin,
+    receiver: str,
+    *,
+    source_port: str = "transfer",
+    timeout_height: int = 0,
+    timeout_timestamp: int = 0,
+    memo: str = "",
+) -> tx_pb2.Msg:
+    """An ICS-20 transfer of ``token`` from the signer to ``receiver`` on the chain at the
+    other end of ``source_port``/``source_channel``. ``timeout_height`` is a height of that
+    chain, ``timeout_timestamp`` Unix nanoseconds; 0 means none (at least one is needed)."""
+    return tx_pb2.Msg(
+        transfer=transfer_pb2.MsgTransfer(
+            source_port=source_port,
+            source_channel=source_channel,
+            token=token.to_proto(),
+            receiver=receiver,
+            timeout_height=timeout_height,
+            timeout_timestamp=timeout_timestamp,
+            memo=memo,
+        )
+    )
+
+
+def msg_offer_energy(
+    source_channel: str,
+    side: int,
+    *,
+    delivery_start: int,
+    quantity_wh: int,
+    limit_price: int,
+    timeout_timestamp: int,
+    max_payment: Coin | None = None,
+    denom: str = "",
+) -> tx_pb2.Msg:
+    """The utility cell's offer to the microgrid at the other end of energy channel
+    ``source_channel``: ``side`` (a ``market.v1.Side``) ``quantity_wh`` for the receiver's
+    interval starting at ``delivery_start`` (Unix seconds), at ``limit_price`` per kWh of
+    the receiver's ``denom``. A BUY escrows ``max_payment`` (vouchers of that denom)."""
+    offer = energy_pb2.MsgOfferEnergy(
+        source_channel=source_channel,
+        side=side,  # type: ignore[arg-type]
+        delivery_start=delivery_start,
+        quantity_wh=quantity_wh,
+        limit_price=limit_price,
+        timeout_timestamp=timeout_timestamp,
+        denom=denom,
+    )
+    if max_payment is not None:
+        offer.max_payment.CopyFrom(max_payment.to_proto())
+    return tx_pb2.Msg(offer_energy=offer)
 
 
 def build_body(signer: str, messages: Sequence[tx_pb2.Msg], params: TxParams) -> tx_pb2.TxBody:

@@ -11,6 +11,13 @@ localnet). The households' wallet and meter keys are derived from
 keyring as ``sim<seed>-h01`` and ``sim<seed>-h01-meter`` (and so on) so that
 ``mgrid`` can query and sign for them after the run.
 
+With ``--offer-channel CHANNEL --counterparty-node URL`` the utility cell
+also offers the neighbouring microgrid behind URL the households' forecast
+residual supply each interval, as a SELL over the IBC energy channel
+CHANNEL of this chain (clients/sim/offers.py gives the rule; a relayer must
+be running between the two chains). ``--offer-share X`` offers that share
+of it.
+
 Exit codes: 0 the requested intervals were settled, 1 they were not (or the
 chain refused the setup), 2 usage error, 3 node unreachable, 4 keyring
 error, 130 interrupted (Ctrl-C; the summary of what was settled is printed
@@ -106,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-forecast", action="store_true", help="the utility publishes no forecast")
     s.add_argument("--poll", type=float, default=d.poll_seconds, metavar="SECONDS",
                    help=f"pause between polls of the node (default {d.poll_seconds:g})")  # fmt: skip
+    x = p.add_argument_group("offers to a neighbouring microgrid (IBC energy channel)")
+    x.add_argument("--offer-channel", metavar="CHANNEL", default="",
+                   help="this chain's end of the energy channel to offer the residual supply over")  # fmt: skip
+    x.add_argument("--counterparty-node", metavar="URL",
+                   help="RPC of the neighbouring chain (its schedule, denom and price bounds)")  # fmt: skip
+    x.add_argument("--offer-share", type=_fraction, default=d.offer_share, metavar="X",
+                   help="share of the forecast residual supply offered (default 1)")  # fmt: skip
+    x.add_argument("--offer-lead", type=_non_negative, default=d.offer_lead_seconds,
+                   metavar="SECONDS", help="the neighbour's gate must close at least this long "
+                   f"after its block time (default {d.offer_lead_seconds}): time to relay")  # fmt: skip
     o = p.add_argument_group("output")
     o.add_argument("--output", "-o", choices=("text", "json"), default="text",
                    help="json: the result as one JSON document on stdout, the live view on stderr")  # fmt: skip
@@ -130,12 +147,19 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         funding=args.funding,
         publish_forecast=not args.no_forecast,
         poll_seconds=args.poll,
+        offer_channel=args.offer_channel,
+        offer_share=args.offer_share,
+        offer_lead_seconds=args.offer_lead,
     )
     config.profile()  # raises ValueError for values out of range
     if args.misbehave and args.misbehave >= args.households:
         raise ValueError(
             f"--misbehave {args.misbehave} leaves no honest household of {args.households}"
         )
+    if args.offer_channel and not args.counterparty_node:
+        raise ValueError("--offer-channel needs --counterparty-node URL (the neighbour's RPC)")
+    if args.counterparty_node and not args.offer_channel:
+        raise ValueError("--counterparty-node is for offers: give --offer-channel CHANNEL too")
     if args.poll <= 0:
         raise ValueError(f"--poll must be > 0, got {args.poll}")
     return config
@@ -168,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     as_json = args.output == "json"
     live = sys.stderr if as_json else sys.stdout
-    out = disp.Display(live)
+    out = disp.Display(live, offers=bool(args.offer_channel))
     try:
         config = config_from(args)
     except ValueError as exc:
@@ -185,7 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mgrid-sim: keyring: {exc}", file=sys.stderr)
         return EXIT_KEYRING
     rpc = RPC(args.node, timeout=RPC_TIMEOUT_S)
-    sim = Simulator(rpc, faucet, utility, config, reporter=out)
+    counterparty = (
+        RPC(args.counterparty_node, timeout=RPC_TIMEOUT_S) if args.counterparty_node else None
+    )
+    sim = Simulator(rpc, faucet, utility, config, reporter=out, counterparty=counterparty)
     result: RunResult | None = None
     code = EXIT_OK
     try:

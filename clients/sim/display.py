@@ -6,6 +6,11 @@ pipe or a file every line is plain and the progress is written only when
 its phase changes, so logs stay short. No dependency beyond the standard
 library.
 
+With offers to a neighbouring microgrid (``--offer-channel``) the table has
+two more columns: the kWh the utility offered with that interval's orders
+and the kWh the neighbour's clearing filled (or what became of the offer:
+``pend``, ``refused``, ``t/o``, ``failed``); the summary adds the totals.
+
 Units: energy in kWh with one decimal; prices per kWh and money in the
 denom's smallest unit, except that a ``u``-prefixed denom (``ugrid``) shows
 money in whole units (``grid``) with three decimals.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import shutil
 from typing import Any, TextIO
 
+from clients.sim.offers import Offer
 from clients.sim.runner import IntervalRow, Mover, Reporter, RunResult
 
 PPM = 1_000_000
@@ -32,6 +38,8 @@ COLUMNS = (
     ("savings", 9),
     ("penalties", 9),
 )
+OFFER_COLUMNS = (("offer kWh", 9), ("filled kWh", 10))
+OFFER_SHORT = {"sending": "pend", "pending": "pend", "timed out": "t/o"}
 
 
 def money_unit(denom: str) -> tuple[str, int]:
@@ -70,13 +78,29 @@ def mover_text(m: Mover) -> str:
     return text
 
 
-def header(denom: str) -> str:
+def columns(offers: bool = False) -> tuple[tuple[str, int], ...]:
+    return COLUMNS + OFFER_COLUMNS if offers else COLUMNS
+
+
+def header(denom: str, offers: bool = False) -> str:
     unit, _ = money_unit(denom)
-    cells = [f"{name:>{width}}" for name, width in COLUMNS]
+    cells = [f"{name:>{width}}" for name, width in columns(offers)]
     return "  ".join(cells) + f"  reputation movers   (money in {unit})"
 
 
-def row_text(row: IntervalRow, denom: str, movers: int = 3) -> str:
+def offer_cells(offer: Offer | None) -> list[str]:
+    """The offered and filled kWh of an interval's offer ("-" when none was made)."""
+    if offer is None:
+        return ["-", "-"]
+    filled = (
+        kwh(offer.filled_wh)
+        if offer.status == "filled"
+        else OFFER_SHORT.get(offer.status, offer.status)
+    )
+    return [kwh(offer.quantity_wh), filled]
+
+
+def row_text(row: IntervalRow, denom: str, movers: int = 3, offers: bool = False) -> str:
     cells = [
         f"#{row.interval}",
         row.clock,
@@ -89,7 +113,9 @@ def row_text(row: IntervalRow, denom: str, movers: int = 3) -> str:
         money(row.savings, denom),
         money(row.penalties, denom),
     ]
-    text = "  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True))
+    if offers:
+        cells += offer_cells(row.offer)
+    text = "  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, columns(offers), strict=True))
     shown = [mover_text(m) for m in row.movers[:movers]]
     shown += [mover_text(m) for m in row.movers[movers:] if m.suspended_until]
     if row.refused:
@@ -100,9 +126,12 @@ def row_text(row: IntervalRow, denom: str, movers: int = 3) -> str:
 class Display(Reporter):
     """Writes events, progress and the table to ``stream``."""
 
-    def __init__(self, stream: TextIO, denom: str = "ugrid", *, tty: bool | None = None):
+    def __init__(
+        self, stream: TextIO, denom: str = "ugrid", *, tty: bool | None = None, offers: bool = False
+    ):
         self.stream = stream
         self.denom = denom
+        self.offers = offers
         self.tty = stream.isatty() if tty is None else tty
         self._progress_shown = False
         self._last_key: str | None = None
@@ -133,9 +162,9 @@ class Display(Reporter):
 
     def interval(self, row: IntervalRow) -> None:
         if not self._header_done:
-            self.line(header(self.denom))
+            self.line(header(self.denom, self.offers))
             self._header_done = True
-        self.line(row_text(row, self.denom))
+        self.line(row_text(row, self.denom, offers=self.offers))
 
     def close(self) -> None:
         self._clear()
@@ -187,6 +216,7 @@ def summary_lines(result: RunResult) -> list[str]:
             f"  savings vs main grid    {money(int(t.get('savings') or 0), denom)} {unit}",
             f"  penalties               {money(int(t.get('penalties') or 0), denom)} {unit}",
         ]
+    out += offer_summary_lines(result)
     if result.ranking:
         out.append("Reputation ranking (rank among all participants):")
         for r in result.ranking:
@@ -208,6 +238,39 @@ def summary_lines(result: RunResult) -> list[str]:
             f"Over-promising {name}: penalties {money(penalties.get(name, 0), denom)} {unit}"
         )
         out.append("  score " + " -> ".join(steps))
+    return out
+
+
+def offer_summary_lines(result: RunResult) -> list[str]:
+    """Totals of the utility's offers to the neighbour (none: no lines)."""
+    if not result.offers and not result.neighbour:
+        return []
+    os_ = result.offers
+    their = result.neighbour_denom or "?"
+    filled = [o for o in os_ if o.status == "filled"]
+    counts = {
+        status: sum(1 for o in os_ if o.status == status)
+        for status in ("refused", "timed out", "failed", "pending", "sending")
+    }
+    rest = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "none open"
+    out = [
+        f"Offers to {result.neighbour} over {result.config.offer_channel} "
+        f"(prices and money in {their}):",
+        f"  offered                 {len(os_)} offers, {kwh(sum(o.quantity_wh for o in os_))} kWh",
+        f"  filled                  {kwh(sum(o.filled_wh for o in filled))} kWh in "
+        f"{sum(1 for o in filled if o.filled_wh)} offers for "
+        f"{sum(o.amount for o in filled)}{their} (paid in vouchers); {rest}",
+    ]
+    for o in os_:
+        got = (
+            f"filled {o.filled_wh} Wh at {o.fill_price}"
+            if o.status == "filled"
+            else o.status + (f" ({o.error})" if o.error else "")
+        )
+        out.append(
+            f"  #{o.local_interval} -> their #{o.target_interval}: {o.quantity_wh} Wh "
+            f"at {o.price}: {got}"
+        )
     return out
 
 
@@ -237,6 +300,13 @@ INTERVAL_FIELDS = (
     "missing_readings",
     "refused",
     "movers",
+    "offer_target_interval",
+    "offer_wh",
+    "offer_price",
+    "offer_status",
+    "offer_filled_wh",
+    "offer_fill_price",
+    "offer_amount",
 )
 
 HOUSEHOLD_FIELDS = (
@@ -293,6 +363,21 @@ def interval_record(row: IntervalRow) -> dict[str, Any]:
         "missing_readings": row.missing_readings,
         "refused": " ".join(row.refused),
         "movers": "; ".join(mover_text(m) for m in row.movers),
+        **offer_record(row.offer),
+    }
+
+
+def offer_record(offer: Offer | None) -> dict[str, Any]:
+    if offer is None:
+        return {name: "" for name in INTERVAL_FIELDS if name.startswith("offer_")}
+    return {
+        "offer_target_interval": offer.target_interval,
+        "offer_wh": offer.quantity_wh,
+        "offer_price": offer.price,
+        "offer_status": offer.status,
+        "offer_filled_wh": offer.filled_wh,
+        "offer_fill_price": offer.fill_price,
+        "offer_amount": offer.amount,
     }
 
 
@@ -337,5 +422,8 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "totals": result.totals,
         "ranking": result.ranking,
         "histories": result.histories,
+        "neighbour": result.neighbour,
+        "neighbour_denom": result.neighbour_denom,
+        "offers": [o.record() for o in result.offers],
         "events": result.events,
     }

@@ -24,6 +24,12 @@ the run, in a pipeline (while ``n`` delivers, ``n + 1`` takes orders and
 
 An interval whose gate or window was missed (a slow setup, a stalled chain)
 is reported and replaced by a later one, up to ``extra_intervals`` times.
+
+With ``offer_channel`` (and a node of the neighbouring chain), the utility
+also offers the neighbour the households' forecast residual supply over that
+IBC energy channel when the households order (offers.py states the rule);
+each settled interval shows what was offered and filled, and the summary
+the totals, read from the energy Trades query.
 """
 
 from __future__ import annotations
@@ -36,13 +42,17 @@ from google.protobuf import json_format
 
 from app.coins import Coin
 from app.crypto import PrivateKey
+from app.pb.mgrid.ibc.v1 import ibc_pb2
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from clients.mgrid import tx as txmod
-from clients.mgrid.chain import ChainClient, ChainError, QueryError, pages
+from clients.mgrid.chain import NS_PER_S, ChainClient, ChainError, QueryError, RPCLike, pages
+from clients.mgrid.cmd_ibc import ENERGY_PORT, counterparty_interval
+from clients.mgrid.session import UsageError
 from clients.rpc import RPCError
-from clients.sim import profiles
+from clients.sim import offers, profiles
 from clients.sim.household import Account, Broadcaster, Clock, Sent, TxRPC, WallClock
+from clients.sim.offers import Offer, OfferTerms
 from clients.sim.profiles import Household, MarketTerms, ProfileConfig
 
 MAX_MSGS_PER_TX = 64
@@ -74,6 +84,10 @@ class SimConfig:
     order_margin: int = 4  # block-time seconds before gate closure
     reading_margin: int = 3  # block-time seconds before the settlement window closes
     extra_intervals: int = 3
+    offer_channel: str = ""  # IBC energy channel to offer the residual supply over
+    offer_share: float = 1.0  # of the forecast residual supply
+    offer_lead_seconds: int = offers.DEFAULT_LEAD_SECONDS
+    offer_wait_seconds: float = 30.0  # after the last interval, for pending acks
 
     def profile(self) -> ProfileConfig:
         return ProfileConfig(
@@ -160,6 +174,7 @@ class IntervalRow:
     refused: list[str] = field(default_factory=list)  # households whose order was refused
     movers: list[Mover] = field(default_factory=list)
     households: list[HouseholdRow] = field(default_factory=list)
+    offer: Offer | None = None  # the utility's offer to the neighbour, made with the orders
 
 
 @dataclass
@@ -175,6 +190,9 @@ class RunResult:
     histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     complete: bool = False
     interrupted: bool = False
+    offers: list[Offer] = field(default_factory=list)
+    neighbour: str = ""  # the chain id offered to
+    neighbour_denom: str = ""
 
     @property
     def settled(self) -> int:
@@ -211,6 +229,7 @@ class _Slot:
     order_text: dict[str, str] = field(default_factory=dict)
     reading_state: dict[str, str] = field(default_factory=dict)
     waited_since: int | None = None  # block time the settlement was first expected
+    offer: Offer | None = None
 
     def phase(self, t: int) -> tuple[str, int]:
         """The phase at block time ``t`` and the seconds until it ends."""
@@ -237,6 +256,7 @@ class Simulator:
         *,
         reporter: Reporter | None = None,
         clock: Clock | None = None,
+        counterparty: RPCLike | None = None,
     ):
         self.rpc = rpc
         self.chain = ChainClient(rpc)
@@ -256,6 +276,10 @@ class Simulator:
         self._terms: MarketTerms | None = None
         self._window = 0
         self._suspensions: dict[str, int] = {}
+        self.counterparty = ChainClient(counterparty) if counterparty is not None else None
+        self._counterparty_rpc = counterparty
+        self._offer_terms: OfferTerms | None = None
+        self._offered_targets: set[int] = set()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -329,8 +353,49 @@ class Simulator:
         self.wallets = {h.name: Account(h.name, h.wallet_key) for h in self.households}
         self.by_address = {h.address: h for h in self.households}
         self.result = RunResult(chain_id, bank.denom, cfg, self.households)
+        if cfg.offer_channel:
+            self._setup_offers(market.feed_in_tariff, bank.denom)
         self._register(bank.denom)
         return self.result
+
+    def _setup_offers(self, feed_in_tariff: int, denom: str) -> None:
+        """Check the energy channel and read the neighbour's terms (offers.py)."""
+        cfg = self.config
+        assert self.result is not None
+        if self.counterparty is None or self._counterparty_rpc is None:
+            raise SimError("offers need the neighbouring chain's node (--counterparty-node)")
+        try:
+            end = self.chain.ibc_channel(ENERGY_PORT, cfg.offer_channel)
+        except QueryError as exc:
+            raise SimError(
+                f"no energy channel {cfg.offer_channel} on this chain ({exc.log}); "
+                "`mgrid query ibc channels` lists them (mgrid-relayer link opens one)"
+            ) from None
+        if end.state != ibc_pb2.CHANNEL_STATE_OPEN:
+            raise SimError(f"energy channel {cfg.offer_channel} is not open")
+        neighbour = str(self._counterparty_rpc.status()["node_info"]["network"])
+        their_denom = self.counterparty.bank_params().denom
+        theirs = self.counterparty.market_params().params
+        if not theirs.interval_seconds:
+            raise SimError(f"the neighbouring chain {neighbour} runs no market")
+        low = theirs.min_price if theirs.HasField("min_price") else theirs.feed_in_tariff
+        high = theirs.max_price if theirs.HasField("max_price") else theirs.retail_tariff
+        price = offers.offer_price(feed_in_tariff, low, high)
+        if price is None:
+            raise SimError(
+                f"this chain's feed-in tariff {feed_in_tariff} is above {neighbour}'s price "
+                f"bounds [{low}, {high}]: an offer there would not beat the main grid"
+            )
+        self._offer_terms = OfferTerms(
+            cfg.offer_channel, their_denom, price, theirs.min_order_wh, theirs.max_order_wh
+        )
+        self.result.neighbour = neighbour
+        self.result.neighbour_denom = their_denom
+        self._event(
+            f"the utility offers {neighbour} the forecast residual supply over "
+            f"{ENERGY_PORT}/{cfg.offer_channel} at {price}{their_denom}/kWh"
+            + (f" ({cfg.offer_share:g} of it)" if cfg.offer_share != 1 else "")
+        )
 
     def _register(self, denom: str) -> None:
         hs = self.households
@@ -425,8 +490,30 @@ class Simulator:
             result.interrupted = True
             self._event("interrupted: cancelling the households' open orders, then stopping")
             self._cancel_open_orders()
+        if not result.interrupted:
+            self._wait_for_offers()
         self._finish()
         return result
+
+    def _wait_for_offers(self) -> None:
+        """Give offers still waiting for their acknowledgement ``offer_wait_seconds``."""
+        assert self.result is not None
+        if self._offer_terms is None:
+            return
+        deadline = self.clock.monotonic() + self.config.offer_wait_seconds
+        try:
+            while True:
+                self._refresh_offers()
+                waiting = [o for o in self.result.offers if not o.settled]
+                if not waiting or self.clock.monotonic() >= deadline:
+                    break
+                self.reporter.progress(
+                    "offers", f"waiting for {len(waiting)} offers to be acknowledged"
+                )
+                self.clock.sleep(self.config.poll_seconds)
+                self.tx.poll()
+        except KeyboardInterrupt:
+            self.result.interrupted = True
 
     def _cancel_open_orders(self) -> None:
         """Withdraw every order whose gate has not closed, so that no household is left
@@ -481,6 +568,8 @@ class Simulator:
                 slot = self._slot(s.interval)
                 if slot is not None and not s.ok:
                     slot.order_text[s.household] = f"failed: {s.codespace}/{s.code}"
+        if self._offer_terms is not None:
+            self._refresh_offers()
         self._open_slots(sched, t)
         for slot in self.slots:
             if slot.done:
@@ -555,8 +644,10 @@ class Simulator:
     def _place_orders(self, slot: _Slot) -> None:
         assert self._terms is not None
         n, k = slot.interval, slot.slot
+        fs = [profiles.forecast(h, k, self.profile) for h in self.households]
+        if self._offer_terms is not None:
+            self._offer(slot, fs)
         if self.config.publish_forecast:
-            fs = [profiles.forecast(h, k, self.profile) for h in self.households]
             msg = txmod.msg_publish_forecast(
                 n, sum(f.pv_wh for f in fs), sum(f.load_wh for f in fs)
             )
@@ -591,6 +682,85 @@ class Simulator:
                 f"interval {n}: orders refused, suspended for poor reputation: {', '.join(refused)}"
             )
         slot.ordered = True
+
+    def _offer(self, slot: _Slot, forecasts: list[profiles.Energy]) -> None:
+        """The utility's offer of the residual supply to the neighbour (offers.py)."""
+        terms, cp, result = self._offer_terms, self.counterparty, self.result
+        assert terms is not None and cp is not None and result is not None
+        quantity = offers.offer_quantity(forecasts, self.config.offer_share, terms)
+        if quantity is None:
+            return
+        try:
+            state = counterparty_interval(cp, "next", self.config.offer_lead_seconds)
+        except (ChainError, RPCError, UsageError) as exc:
+            self._event(f"interval {slot.interval}: no offer to {result.neighbour}: {exc}")
+            return
+        target = int(state.id)
+        if target in self._offered_targets:  # one offer per neighbour interval
+            return
+        offer = Offer(slot.interval, target, int(state.start_time), quantity, terms.price)
+        msg = txmod.msg_offer_energy(
+            terms.channel,
+            market_pb2.SIDE_SELL,
+            delivery_start=offer.delivery_start,
+            quantity_wh=quantity,
+            limit_price=terms.price,
+            timeout_timestamp=int(state.gate_closure_time) * NS_PER_S,
+            denom=terms.denom,
+        )
+        offer.sent = self.tx.send(self.utility, [msg], what="offer", interval=slot.interval)
+        if offer.sent.status == "refused":
+            offer.status, offer.error = "failed", offer.sent.log
+            self._event(offer.sent.describe())
+        self._offered_targets.add(target)
+        slot.offer = offer
+        result.offers.append(offer)
+
+    def _refresh_offers(self) -> None:
+        """Read what became of the offers still open; report each one that settles."""
+        assert self.result is not None
+        open_offers = [o for o in self.result.offers if not o.settled and o.sent is not None]
+        if not open_offers:
+            return
+        trades = None
+        for o in open_offers:
+            assert o.sent is not None
+            if o.sent.status in ("failed", "lost", "refused"):
+                o.status, o.error = "failed", o.sent.log or o.sent.status
+                continue
+            if o.sent.status != "ok":
+                continue
+            if trades is None:
+                try:
+                    trades = self.chain.energy_trades(self.config.offer_channel)
+                except (ChainError, RPCError) as exc:
+                    self.reporter.progress("offers", f"offers: cannot read the trades ({exc})")
+                    return
+            found = [
+                t
+                for t in trades
+                if t.outgoing
+                and t.offer.offerer == self.utility.address
+                and t.offer.delivery_start == o.delivery_start
+            ]
+            if not found:
+                continue
+            offers.update_from_trade(o, found[-1])
+            if o.settled:
+                self._event(self._offer_text(o))
+
+    def _offer_text(self, o: Offer) -> str:
+        assert self.result is not None
+        head = (
+            f"offer to {self.result.neighbour} interval {o.target_interval} "
+            f"({o.quantity_wh} Wh at {o.price}): {o.status}"
+        )
+        if o.status == "filled":
+            return (
+                f"{head} {o.filled_wh} Wh at {o.fill_price}/kWh for "
+                f"{o.amount}{self.result.neighbour_denom}"
+            )
+        return f"{head}: {o.error}" if o.error else head
 
     def _submit_readings(self, slot: _Slot) -> None:
         n, k = slot.interval, slot.slot
@@ -673,6 +843,9 @@ class Simulator:
                 if text.startswith("refused")
             ],
         )
+        if slot.offer is not None:
+            self._refresh_offers()
+            row.offer = slot.offer
         settled = {
             p.participant: p
             for p in pages(

@@ -575,6 +575,8 @@ def _interval_text(
         f"  savings: {m(k.savings, True)} (against trading with the main grid only)",
         f"  pcc import: {render.kwh(k.pcc_import_wh)}",
         f"  pcc export: {render.kwh(k.pcc_export_wh)}",
+        f"  from neighbour microgrids: {render.kwh(st.inter_import_wh)}",
+        f"  to neighbour microgrids: {render.kwh(st.inter_export_wh)}",
         "money:",
         f"  imbalance cost: {m(st.imbalance_cost)}",
         f"  imbalance revenue: {m(st.imbalance_revenue)}",
@@ -609,6 +611,8 @@ def _totals_text(t: settlement_pb2.Totals, denom: str) -> str:
             f"penalties: {render.money(t.penalties, denom)}",
             f"pcc import: {render.kwh(t.pcc_import_wh)}",
             f"pcc export: {render.kwh(t.pcc_export_wh)}",
+            f"from neighbour microgrids: {render.kwh(t.inter_import_wh)}",
+            f"to neighbour microgrids: {render.kwh(t.inter_export_wh)}",
             f"peak import: {peak(t.peak_import_wh, t.peak_import_interval)}",
             f"peak export: {peak(t.peak_export_wh, t.peak_export_interval)}",
         ]

@@ -89,3 +89,65 @@ demo: install ## See the market work: fresh localnet, 8 simulated households, 5 
 
 demo-stop: ## Stop the localnet left running by `make demo DEMO_KEEP=1`
 	@test -x $(PY) && $(PY) -m localnet down --home $(DEMO_HOME) || true
+
+# `make ibc-localnet`: two microgrids on this machine joined by IBC (docs/relayer.md):
+# mg-1 (ports offset by 500, home .localnet/mg-1) and mg-2 (offset 600,
+# .localnet/mg-2), IBC_VALIDATORS validators each; the relayer's key funded on
+# both from their faucets, its configuration in .localnet/relayer/config.toml,
+# then `mgrid-relayer link` (clients, connection, transfer and energy channels).
+# Idempotent: run it again and it only starts what is stopped.
+IBC_ROOT := .localnet
+IBC_VALIDATORS ?= 2
+RELAYER_DIR := $(IBC_ROOT)/relayer
+RELAYER := $(VENV)/bin/mgrid-relayer --config $(RELAYER_DIR)/config.toml
+MG1_RPC := http://127.0.0.1:$(shell echo $$((26657 + 500)))
+MG2_RPC := http://127.0.0.1:$(shell echo $$((26657 + 600)))
+MGRID_MG1 := $(VENV)/bin/mgrid --node $(MG1_RPC) --keyring-dir $(IBC_ROOT)/mg-1/keyring --keyring-backend test
+MGRID_MG2 := $(VENV)/bin/mgrid --node $(MG2_RPC) --keyring-dir $(IBC_ROOT)/mg-2/keyring --keyring-backend test
+IBC_DEMO_ARGS ?= --households 6 --intervals 4 --seed 1
+.PHONY: ibc-localnet ibc-demo ibc-stop
+
+ibc-localnet: install ## Two microgrids mg-1 and mg-2 joined by IBC: localnets, relayer key and config, `mgrid-relayer link`
+	$(PY) -m localnet ibc up --validators $(IBC_VALIDATORS)
+	$(RELAYER) link
+	@echo ""
+	@echo "mg-1: $(MG1_RPC)   mg-2: $(MG2_RPC)   relayer config: $(RELAYER_DIR)/config.toml"
+	@echo "  $(RELAYER) status"
+	@echo "  $(RELAYER) start                 (or: make ibc-demo)"
+	@echo "  MG1=\"$(MGRID_MG1)\""
+	@echo "  \$$MG1 tx ibc transfer channel-0 <address on mg-2> 1000ugrid --from faucet"
+	@echo "  make ibc-stop"
+
+# `make ibc-demo`: fresh ibc-localnet, the relayer in the background (log in
+# .localnet/relayer/relayer.log), households on both chains (mgrid-sim), and
+# mg-1's utility offering its residual supply to mg-2 over the energy channel
+# each interval; then the trades settled on both chains. IBC_DEMO_ARGS go to
+# both simulators; IBC_DEMO_KEEP=1 leaves everything running afterwards.
+ibc-demo: install ## Two microgrids trading energy over IBC: households on both, mg-1 sells its surplus to mg-2 (IBC_DEMO_KEEP=1 keeps it up)
+	@$(PY) -m localnet ibc reset >/dev/null
+	@$(MAKE) --no-print-directory ibc-localnet >/dev/null
+	@echo "mg-1 and mg-2 are linked; starting the relayer (log: $(RELAYER_DIR)/relayer.log)"
+	@nohup $(RELAYER) start >>$(RELAYER_DIR)/relayer.log 2>&1 & echo $$! >$(RELAYER_DIR)/relayer.pid
+	@if [ "$(IBC_DEMO_KEEP)" != 1 ]; then trap '$(PY) -m localnet ibc down >/dev/null 2>&1' EXIT; trap 'exit 130' INT TERM; fi; \
+	energy=$$($(PY) -m localnet ibc channel energy --chain mg-1) || exit 1; \
+	echo "households on mg-2 in the background (log: $(IBC_ROOT)/mg-2/sim.log)"; \
+	$(VENV)/bin/mgrid-sim --node $(MG2_RPC) --keyring-dir $(IBC_ROOT)/mg-2/keyring --keyring-backend test \
+		--save-keys $(IBC_DEMO_ARGS) --output json >$(IBC_ROOT)/mg-2/sim.log 2>&1 & sim2=$$!; \
+	echo "households on mg-1; its utility offers the residual supply to mg-2 over energy/$$energy"; \
+	$(VENV)/bin/mgrid-sim --node $(MG1_RPC) --keyring-dir $(IBC_ROOT)/mg-1/keyring --keyring-backend test \
+		--save-keys $(IBC_DEMO_ARGS) --offer-channel $$energy --counterparty-node $(MG2_RPC); \
+	status=$$?; wait $$sim2; \
+	$(RELAYER) clear >/dev/null 2>&1; \
+	echo ""; echo "== inter-microgrid trades on mg-1 (offers sent) =="; $(MGRID_MG1) query energy trades; \
+	echo ""; echo "== inter-microgrid trades on mg-2 (offers received) =="; $(MGRID_MG2) query energy trades; \
+	echo ""; $(RELAYER) status; \
+	if [ "$(IBC_DEMO_KEEP)" = 1 ]; then \
+		echo "Everything keeps running (stop it with: make ibc-stop). Query it with:"; \
+		echo "  $(MGRID_MG1) query energy trades"; \
+		echo "  $(RELAYER) status"; \
+		echo "  curl -s http://127.0.0.1:26690/metrics"; \
+	else echo "stopping the relayer and both localnets (IBC_DEMO_KEEP=1 keeps them running)"; fi; \
+	exit $$status
+
+ibc-stop: ## Stop the relayer (if ibc-demo started it) and the localnets mg-1 and mg-2
+	@test -x $(PY) && $(PY) -m localnet ibc down || true

@@ -96,3 +96,42 @@ class RPC:
         if height:
             params["height"] = str(height)
         return self.call("validators", **params)
+
+    # -- for the IBC relayer: light-client headers and block events ----------------------
+
+    def commit(self, height: int | None = None) -> dict[str, Any]:
+        """The signed header of block ``height`` (default: latest): ``{signed_header,
+        canonical}``; ``signed_header`` holds ``header`` and ``commit``."""
+        result: dict[str, Any] = self.call("commit", **({"height": str(height)} if height else {}))
+        return result
+
+    def all_validators(
+        self, height: int | None = None, per_page: int = 100
+    ) -> list[dict[str, Any]]:
+        """Every validator of the set at ``height`` (default: latest), all pages read,
+        in the set's order (voting power descending, then address)."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            result = self.validators(height, page=page, per_page=per_page)
+            batch = result.get("validators") or []
+            out.extend(batch)
+            total = int(result.get("total") or len(out))
+            if len(out) >= total or not batch:
+                return out
+            page += 1
+
+    def tx_search(
+        self, query: str, page: int = 1, per_page: int = 100, order_by: str = "asc"
+    ) -> dict[str, Any]:
+        """One page of the transactions matching ``query`` (CometBFT's event query
+        language, e.g. ``send_packet.packet_src_channel='channel-0'``)."""
+        result: dict[str, Any] = self.call(
+            "tx_search",
+            query=query,
+            prove=False,
+            page=str(page),
+            per_page=str(per_page),
+            order_by=order_by,
+        )
+        return result

@@ -1,7 +1,8 @@
 """Command line of the localnet tooling: ``python -m localnet <command>``.
 
 Commands: ``up``, ``down``, ``status``, ``stop-node``, ``start-node`` and
-``kill-app``. Every command takes ``--home DIR`` (default
+``kill-app``; ``ibc up|down|status|channel|...`` runs two localnets joined by
+the relayer (localnet/ibc.py). Every command takes ``--home DIR`` (default
 ``.localnet/<chain-id>`` under the current directory, chain id ``mg-1``).
 Errors print one clear message to stderr and exit with status 1.
 """
@@ -108,7 +109,34 @@ def build_parser() -> argparse.ArgumentParser:
         node_parser = sub.add_parser(name, help=text)
         node_parser.add_argument("index", type=int, metavar="I", help="node index, 0-based")
         _add_home(node_parser)
+    _add_ibc(sub)
     return parser
+
+
+def _add_ibc(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``ibc up|down|status|channel|stop-relayer|reset``: two localnets joined by mgrid-relayer (localnet/ibc.py)."""
+    from localnet import ibc
+
+    p = sub.add_parser("ibc", help="two localnets (mg-1, mg-2) joined by mgrid-relayer")
+    isub = p.add_subparsers(dest="ibc_command", required=True, metavar="IBC_COMMAND")
+    for name, text in (
+        ("up", "start mg-1 and mg-2, fund the relayer key, write the relayer config"),
+        ("down", "stop the relayer (if started by make ibc-demo) and both localnets"),
+        ("status", "both localnets and the relayer"),
+        ("stop-relayer", "stop the relayer started by make ibc-demo (by its recorded pid)"),
+        ("reset", "down, then remove both homes and the relayer directory"),
+        ("channel", "print a chain's end of the linked channel on PORT"),
+    ):
+        q = isub.add_parser(name, help=text)
+        q.add_argument("--root", type=Path, default=ibc.DEFAULT_ROOT, help="default .localnet")
+        if name == "up":
+            q.add_argument("--validators", type=_positive_int,
+                           help=f"validators per chain (default {ibc.DEFAULT_VALIDATORS})")  # fmt: skip
+            q.add_argument("--block-time", type=_positive_float, help="seconds between blocks")
+            q.add_argument("--link", action="store_true", help="then run mgrid-relayer link")
+        if name == "channel":
+            q.add_argument("port", help="transfer or energy")
+            q.add_argument("--chain", default=ibc.CHAINS[0][0], help="mg-1 (default) or mg-2")
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -181,6 +209,10 @@ def _run(args: argparse.Namespace) -> int:
         print(describe(network, report["common_height"]))
         return 0
 
+    if command == "ibc":
+        from localnet import ibc
+
+        return ibc.main(args)
     network = net.load(_home(args))
     if command == "down":
         running = [

@@ -91,12 +91,12 @@ demo-stop: ## Stop the localnet left running by `make demo DEMO_KEEP=1`
 	@test -x $(PY) && $(PY) -m localnet down --home $(DEMO_HOME) || true
 
 # `make ibc-localnet`: two microgrids on this machine joined by IBC (docs/relayer.md):
-# mg-1 (ports offset by 500, home .localnet/mg-1) and mg-2 (offset 600,
-# .localnet/mg-2), IBC_VALIDATORS validators each; the relayer's key funded on
-# both from their faucets, its configuration in .localnet/relayer/config.toml,
+# mg-1 (ports offset by 500, home .localnet/ibc/mg-1) and mg-2 (offset 600,
+# .localnet/ibc/mg-2), IBC_VALIDATORS validators each; the relayer's key funded on
+# both from their faucets, its configuration in .localnet/ibc/relayer/config.toml,
 # then `mgrid-relayer link` (clients, connection, transfer and energy channels).
 # Idempotent: run it again and it only starts what is stopped.
-IBC_ROOT := .localnet
+IBC_ROOT := .localnet/ibc
 IBC_VALIDATORS ?= 2
 RELAYER_DIR := $(IBC_ROOT)/relayer
 RELAYER := $(VENV)/bin/mgrid-relayer --config $(RELAYER_DIR)/config.toml
@@ -119,7 +119,7 @@ ibc-localnet: install ## Two microgrids mg-1 and mg-2 joined by IBC: localnets, 
 	@echo "  make ibc-stop"
 
 # `make ibc-demo`: fresh ibc-localnet, the relayer in the background (log in
-# .localnet/relayer/relayer.log), households on both chains (mgrid-sim), and
+# .localnet/ibc/relayer/relayer.log), households on both chains (mgrid-sim), and
 # mg-1's utility offering its residual supply to mg-2 over the energy channel
 # each interval; then the trades settled on both chains. IBC_DEMO_ARGS go to
 # both simulators; IBC_DEMO_KEEP=1 leaves everything running afterwards.

@@ -128,7 +128,7 @@ def _add_ibc(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ("channel", "print a chain's end of the linked channel on PORT"),
     ):
         q = isub.add_parser(name, help=text)
-        q.add_argument("--root", type=Path, default=ibc.DEFAULT_ROOT, help="default .localnet")
+        q.add_argument("--root", type=Path, default=ibc.DEFAULT_ROOT, help="default .localnet/ibc")
         if name == "up":
             q.add_argument("--validators", type=_positive_int,
                            help=f"validators per chain (default {ibc.DEFAULT_VALIDATORS})")  # fmt: skip

@@ -40,7 +40,7 @@ from localnet.errors import LocalnetError
 from localnet.layout import KEYRING_BACKEND, Network
 from localnet.testing import pid_alive
 
-DEFAULT_ROOT = Path(".localnet")
+DEFAULT_ROOT = Path(".localnet") / "ibc"
 CHAINS = (("mg-1", 500), ("mg-2", 600))
 DEFAULT_VALIDATORS = 2  # two chains of 2 validators each stay light on a 2-core machine
 RELAYER_KEY = "relayer"
@@ -197,7 +197,7 @@ def down(options: IBCOptions) -> list[str]:
 def reset(options: IBCOptions) -> list[str]:
     """``down``, then remove both chains' homes and the relayer's directory, so the next
     ``up`` starts from genesis. A home that ``up`` did not create (another port
-    offset: e.g. ``make localnet``'s .localnet/mg-1) is refused, not removed."""
+    offset) is refused, not removed."""
     import shutil
 
     for chain_id, offset in options.chains:

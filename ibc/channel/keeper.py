@@ -37,6 +37,8 @@ counterparty_channel_id and connection_id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.context import Context
 from app.kv import KV
 from app.modules.common import encode
@@ -270,22 +272,35 @@ def chan_open_init(ctx: Context, port_id: str, channel: ibc_pb2.Channel) -> str:
         raise ErrInvalidCounterparty("counterparty channel id must be empty in Init")
     _check_version(channel.version)
     _check_new_channel(ctx.kv, port_id, channel)
+    return _open_new(ctx, port_id, channel, app.on_chan_open_init, channel.version, "init")
+
+
+def _open_new(
+    ctx: Context,
+    port_id: str,
+    channel: ibc_pb2.Channel,
+    callback: Callable[..., str],
+    version: str,
+    step: str,
+) -> str:
+    """The end of Init and Try: a new channel id, the application's version, the
+    channel and its sequences stored, the event emitted."""
     channel_id = _new_channel_id(ctx)
-    version = app.on_chan_open_init(
+    chosen = callback(
         ctx,
         channel.ordering,
         list(channel.connection_hops),
         channel_id,
         channel.counterparty,
-        channel.version,
+        version,
     )
-    _check_version(version)
+    _check_version(chosen)
     stored = ibc_pb2.Channel()
     stored.CopyFrom(channel)
-    stored.version = version
+    stored.version = chosen
     _set_channel(ctx, port_id, channel_id, stored)
     _init_sequences(ctx, port_id, channel_id)
-    _emit_channel(ctx, "channel_open_init", port_id, channel_id, stored)
+    _emit_channel(ctx, f"channel_open_{step}", port_id, channel_id, stored)
     return channel_id
 
 
@@ -322,23 +337,7 @@ def chan_open_try(
         host.channel_path(channel.counterparty.port_id, channel.counterparty.channel_id),
         encode(expected),
     )
-    channel_id = _new_channel_id(ctx)
-    version = app.on_chan_open_try(
-        ctx,
-        channel.ordering,
-        list(channel.connection_hops),
-        channel_id,
-        channel.counterparty,
-        counterparty_version,
-    )
-    _check_version(version)
-    stored = ibc_pb2.Channel()
-    stored.CopyFrom(channel)
-    stored.version = version
-    _set_channel(ctx, port_id, channel_id, stored)
-    _init_sequences(ctx, port_id, channel_id)
-    _emit_channel(ctx, "channel_open_try", port_id, channel_id, stored)
-    return channel_id
+    return _open_new(ctx, port_id, channel, app.on_chan_open_try, counterparty_version, "try")
 
 
 def chan_open_ack(

@@ -398,31 +398,8 @@ def verify_header(
     if cs.frozen_height:
         raise ErrFrozen(f"client is frozen at height {cs.frozen_height}")
     trust = _trust_level(cs)
-    sh, vs, trusted_vs = _unpack(header)
+    sh, vals, trusted_vals = _check_header(cs, trusted, header, now_ns)
     h, c = sh.header, sh.commit
-    _validate_signed_header(sh, cs.chain_id)
-    if h.height <= header.trusted_height:
-        raise ErrInvalidHeader(
-            f"header height {h.height} is not above the trusted height {header.trusted_height}"
-        )
-    vals = _validators(vs, "validator set")
-    if (got := validator_set_hash(vs)) != h.validators_hash:
-        raise ErrInvalidHeader(
-            f"validator set hashes to {short_hex(got)}, header's validators hash is "
-            f"{short_hex(h.validators_hash)}"
-        )
-    _check_commit_size(vals, c)
-    trusted_vals = _validators(trusted_vs, "trusted validators")
-    if (got := validator_set_hash(trusted_vs)) != trusted.next_validators_hash:
-        raise ErrInvalidHeader(
-            f"trusted validators hash to {short_hex(got)}, trusted consensus state's next "
-            f"validators hash is {short_hex(trusted.next_validators_hash)}"
-        )
-    if is_expired(cs, trusted, now_ns):
-        raise ErrExpired(
-            f"trusted consensus state at height {header.trusted_height} expired at "
-            f"{trusted.timestamp_ns + cs.trusting_period_ns} ns (now {now_ns} ns)"
-        )
     header_ns = timestamp_to_ns(h.time)
     if header_ns <= trusted.timestamp_ns:
         raise ErrInvalidHeader(
@@ -448,18 +425,16 @@ def verify_header(
 # ---- misbehaviour ----
 
 
-def _verify_misbehaviour_header(
+def _check_header(
     cs: ibc_pb2.ClientState,
     trusted: ibc_pb2.ConsensusState,
     header: ibc_pb2.Header,
     now_ns: int,
-    trust: tuple[int, int],
-) -> types_pb2.SignedHeader:
-    """One header of a misbehaviour, as ibc-go ``checkMisbehaviourHeader``.
-
-    Unlike an update, the header may be older than the trusted state and its
-    time is not compared with now: only signatures and trust matter.
-    """
+) -> tuple[types_pb2.SignedHeader, list[_Validator], list[_Validator]]:
+    """What an update and a misbehaviour header both need: a well-formed signed header
+    above the trusted height, its validator set and the trusted one matching their
+    hashes, and a trusted state that has not expired. Returns (signed header,
+    validators, trusted validators)."""
     sh, vs, trusted_vs = _unpack(header)
     h, c = sh.header, sh.commit
     _validate_signed_header(sh, cs.chain_id)
@@ -485,8 +460,24 @@ def _verify_misbehaviour_header(
             f"trusted consensus state at height {header.trusted_height} expired at "
             f"{trusted.timestamp_ns + cs.trusting_period_ns} ns (now {now_ns} ns)"
         )
-    _verify_commit_light(cs.chain_id, vals, c)
-    _verify_commit_light_trusting(cs.chain_id, trusted_vals, c, trust)
+    return sh, vals, trusted_vals
+
+
+def _verify_misbehaviour_header(
+    cs: ibc_pb2.ClientState,
+    trusted: ibc_pb2.ConsensusState,
+    header: ibc_pb2.Header,
+    now_ns: int,
+    trust: tuple[int, int],
+) -> types_pb2.SignedHeader:
+    """One header of a misbehaviour, as ibc-go ``checkMisbehaviourHeader``.
+
+    Unlike an update, the header may be older than the trusted state and its
+    time is not compared with now: only signatures and trust matter.
+    """
+    sh, vals, trusted_vals = _check_header(cs, trusted, header, now_ns)
+    _verify_commit_light(cs.chain_id, vals, sh.commit)
+    _verify_commit_light_trusting(cs.chain_id, trusted_vals, sh.commit, trust)
     return sh
 
 

@@ -79,7 +79,11 @@ def du(path: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--existing", type=int, default=1_000_000, help="keys in the store")
-    parser.add_argument("--changed", type=int, default=10_000, help="writes per measured commit")
+    parser.add_argument(
+        "--changed",
+        default="10000",
+        help="writes per measured commit; a comma-separated list measures each in turn",
+    )
     parser.add_argument("--runs", type=int, default=5, help="measured commits")
     parser.add_argument("--batch", type=int, default=100_000, help="writes per build commit")
     parser.add_argument("--mix", choices=["update", "mixed"], default="update")
@@ -104,37 +108,47 @@ def main() -> None:
             file=sys.stderr,
         )
 
-        stage_s: list[float] = []
-        commit_s: list[float] = []
-        for run in range(args.runs):
-            writes = changes_for(run, args.existing, args.changed, args.mix)
-            t0 = time.perf_counter()
-            store.stage(writes)
-            t1 = time.perf_counter()
-            store.commit()
-            t2 = time.perf_counter()
-            stage_s.append(t1 - t0)
-            commit_s.append(t2 - t1)
-            print(f"run {run}: stage {t1 - t0:.3f} s, commit {t2 - t1:.3f} s", file=sys.stderr)
-        totals = [a + b for a, b in zip(stage_s, commit_s, strict=True)]
-        result = {
-            "benchmark": "store_commit",
-            "existing_keys": args.existing,
-            "changed_keys": args.changed,
-            "mix": args.mix,
-            "runs": args.runs,
-            "keep_recent": args.keep_recent,
-            "page_cache_mb": args.page_cache_mb,
-            "build_s": round(build_s, 3),
-            "stage_s_median": round(statistics.median(stage_s), 4),
-            "commit_s_median": round(statistics.median(commit_s), 4),
-            "total_s_median": round(statistics.median(totals), 4),
-            "stage_s": [round(x, 4) for x in stage_s],
-            "commit_s": [round(x, 4) for x in commit_s],
-            "db_bytes": du(path),
-            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-            "python": sys.version.split()[0],
-        }
+        results = []
+        offset = 0
+        for changed in [int(x) for x in args.changed.split(",")]:
+            stage_s: list[float] = []
+            commit_s: list[float] = []
+            for run in range(offset, offset + args.runs):
+                writes = changes_for(run, args.existing, changed, args.mix)
+                t0 = time.perf_counter()
+                store.stage(writes)
+                t1 = time.perf_counter()
+                store.commit()
+                t2 = time.perf_counter()
+                stage_s.append(t1 - t0)
+                commit_s.append(t2 - t1)
+                print(
+                    f"{changed} changed, run {run}: stage {t1 - t0:.3f} s, commit {t2 - t1:.3f} s",
+                    file=sys.stderr,
+                )
+            offset += args.runs
+            totals = [a + b for a, b in zip(stage_s, commit_s, strict=True)]
+            results.append(
+                {
+                    "benchmark": "store_commit",
+                    "existing_keys": args.existing,
+                    "changed_keys": changed,
+                    "mix": args.mix,
+                    "runs": args.runs,
+                    "keep_recent": args.keep_recent,
+                    "page_cache_mb": args.page_cache_mb,
+                    "build_s": round(build_s, 3),
+                    "stage_s_median": round(statistics.median(stage_s), 4),
+                    "commit_s_median": round(statistics.median(commit_s), 4),
+                    "total_s_median": round(statistics.median(totals), 4),
+                    "stage_s": [round(x, 4) for x in stage_s],
+                    "commit_s": [round(x, 4) for x in commit_s],
+                    "db_bytes": du(path),
+                    "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                    "python": sys.version.split()[0],
+                }
+            )
+        result = results[0] if len(results) == 1 else results
         print(json.dumps(result, indent=2))
     finally:
         store.close()

@@ -6,7 +6,12 @@ One ``Chain`` owns the authenticated store and three views of state:
 - the *check state*: a CacheKV over the last committed version where CheckTx
   applies each accepted transaction, so that consecutive transactions of one
   account (sequence n, n+1, ...) are accepted within one block interval;
-  it is reset at Commit and rebuilt by CheckTx Recheck;
+  it is reset at Commit and rebuilt by CheckTx Recheck. A new transaction
+  runs whole (its messages too, so a wallet hears "interval closed" at
+  once); a Recheck runs only the ante step (signature, already verified,
+  sequence and fee), as the Cosmos SDK does: the mempool then drops what
+  can no longer pay or is out of sequence, and a transaction whose message
+  has meanwhile become invalid fails in its block, paying its fee;
 - committed versions, read by queries (at a height, optionally proven).
 
 A transaction runs in two steps. The *ante* step (chain id, signer,
@@ -40,7 +45,7 @@ from app.errors import (
     ErrUnknownQuery,
     ErrWrongChainId,
 )
-from app.kv import CacheKV, StoreView
+from app.kv import CacheKV, PinnedView, StoreView
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import genesis as bank_genesis
 from app.modules.bank import keeper as bank_keeper
@@ -125,8 +130,8 @@ class Chain:
     def __init__(self, store: Store, *, check_invariants: bool = False):
         self.store = store
         self.check_invariants = check_invariants
-        self.block_kv = CacheKV(StoreView(store))
-        self.check_kv = CacheKV(StoreView(store))
+        self.block_kv = CacheKV(PinnedView(store))
+        self.check_kv = CacheKV(PinnedView(store))
         # Decoding and signature checks depend only on the tx bytes, so what
         # CheckTx or ProcessProposal learnt is reused by Recheck and
         # FinalizeBlock instead of parsing and verifying the same bytes again.
@@ -165,7 +170,7 @@ class Chain:
         if unknown:
             raise GenesisError(f"unknown app_state sections {sorted(unknown)}")
         self.chain_id = chain_id
-        self.block_kv = CacheKV(StoreView(self.store))
+        self.block_kv = CacheKV(PinnedView(self.store))
         ctx = Context(self.block_kv, 0, time_ns, chain_id, Mode.DELIVER)
         for name, init_genesis in GENESIS_SECTIONS:
             section = state.get(name, {})
@@ -182,7 +187,7 @@ class Chain:
             self._check_invariants()
         # Transactions may arrive before block 1 is committed: check them
         # against the genesis state (a copy, so block 1 does not leak in).
-        genesis = CacheKV(StoreView(self.store))
+        genesis = CacheKV(PinnedView(self.store))
         genesis.writes = dict(self.block_kv.writes)
         self.check_kv = CacheKV(genesis)
         return self.store.stage(self.block_kv.writes)
@@ -214,8 +219,8 @@ class Chain:
         version = self.store.commit(meta)
         self._pending_meta = {}
         self.last_block_time_ns = self._block_time_ns
-        self.block_kv = CacheKV(StoreView(self.store))
-        self.check_kv = CacheKV(StoreView(self.store))
+        self.block_kv = CacheKV(PinnedView(self.store))
+        self.check_kv = CacheKV(PinnedView(self.store))
         return version
 
     # --- transactions ----------------------------------------------------
@@ -232,7 +237,8 @@ class Chain:
         try:
             tx = self._decode(raw)
             signer = self._ante(ctx, tx)
-            self._run_msgs(ctx, tx, signer)
+            if not recheck:
+                self._run_msgs(ctx, tx, signer)
         except ABCIError as err:
             return TxResult.from_error(err)
         ctx.kv.write()

@@ -39,11 +39,16 @@ class Context:
     events: list[Event] = field(default_factory=list)
 
     def emit(self, type_: str, **attributes: str | int) -> None:
+        """Record an event; only FinalizeBlock's are kept, since CometBFT reads
+        events from blocks only (CheckTx's events would be built for nothing)."""
+        if self.mode is not Mode.DELIVER:
+            return
         if type_ == "tx" and not RESERVED_TX_ATTRIBUTES.isdisjoint(attributes):
             raise ValueError(
                 f"event attributes {sorted(attributes)} include a tx.* key reserved by CometBFT's indexer"
             )
-        self.events.append(Event(type_, tuple((k, str(v)) for k, v in attributes.items())))
+        values = map(str, attributes.values())
+        self.events.append(Event(type_, tuple(zip(attributes, values, strict=True))))
 
     def branch(self) -> Context:
         """A context whose writes (``kv.write()``) and events stay apart until taken."""

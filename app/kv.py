@@ -38,6 +38,33 @@ class StoreView:
         return self.store.iterate(prefix, version=self.version)
 
 
+class PinnedView:
+    """The latest committed version as of creation, with every read remembered.
+
+    The state machine reads the same keys (params, module state, a sender's
+    balance and account) many times per block; this answers repeats from a
+    dict instead of walking to LevelDB. Valid until the next Commit, after
+    which the chain makes new views (a stale one would read old values).
+    """
+
+    __slots__ = ("_reads", "store", "version")
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.version = store.version
+        self._reads: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            return self._reads[key]
+        except KeyError:
+            value = self._reads[key] = self.store.get(key, self.version)
+            return value
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self.store.iterate(prefix, version=self.version)
+
+
 class CacheKV:
     """Writes buffered over a parent KV; ``write()`` pushes them down."""
 
@@ -48,9 +75,15 @@ class CacheKV:
         self.writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self.writes:
-            return self.writes[key]
-        return self.parent.get(key)
+        # A loop down the branches rather than a call per level: transactions
+        # read through three or four of them, dozens of times each.
+        kv: KV = self
+        while type(kv) is CacheKV:
+            writes = kv.writes
+            if key in writes:
+                return writes[key]
+            kv = kv.parent
+        return kv.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
         if not key or not value:

@@ -35,7 +35,7 @@ BEFORE = ROOT / "bench" / "results-before.json"
 NOTES = ROOT / "bench" / "notes.json"
 MARKDOWN = ROOT / "BENCHMARKS.md"
 PLOTS = ROOT / "bench" / "plots"
-QUICK_COMPONENTS = ["checktx", "clearing", "light_client"]
+QUICK_COMPONENTS = ["checktx", "tx_path", "clearing", "light_client"]
 CEILING_TXS = 100_000
 
 

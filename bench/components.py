@@ -54,6 +54,12 @@ def checktx(quick: bool) -> dict[str, Any]:
     return {"command": _command(argv), **out}
 
 
+def tx_path(quick: bool) -> dict[str, Any]:
+    argv = ["-m", "bench.tx_path", "--txs", "2000" if quick else "10000"]
+    out = _json_doc(_run(argv, 600))
+    return {"command": _command(argv), **out}
+
+
 def clearing(quick: bool) -> dict[str, Any]:
     orders = "1000,10000,100000" if quick else "1000,10000,100000,1000000"
     argv = ["bench/clearing.py", "--orders", orders, "--buses", "100"]
@@ -141,6 +147,7 @@ def ibc_relay(quick: bool) -> dict[str, Any]:
 
 COMPONENTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "checktx": checktx,
+    "tx_path": tx_path,
     "clearing": clearing,
     "store_commit": store_commit,
     "light_client": light_client,

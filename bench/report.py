@@ -610,6 +610,41 @@ def section_checktx(c: dict[str, Any]) -> list[str]:
     ]
 
 
+TX_STAGES = ("check_tx", "recheck_tx", "process_proposal", "finalize_block", "commit", "total")
+
+
+def section_tx_path(c: dict[str, Any]) -> list[str]:
+    rows = []
+    for workload in ("orders", "transfers"):
+        stages = c.get(workload)
+        if isinstance(stages, dict):
+            rows.append([workload, *(fmt_sig(stages.get(f"{s}_us")) for s in TX_STAGES)])
+    if not rows:
+        return []
+    return [
+        "### One transaction's CPU time, per ABCI stage",
+        "",
+        "CPU microseconds per transaction in one app process without CometBFT "
+        "(every validator spends them once per transaction; Recheck when a "
+        "transaction waits a block in the mempool).",
+        "",
+        *command_of(c),
+        *table(["workload", *(f"{s} µs" for s in TX_STAGES)], rows, "l" + "r" * len(TX_STAGES)),
+    ]
+
+
+def tx_path_before_after(
+    after: dict[str, Any], before: dict[str, Any]
+) -> dict[str, tuple[float, float]]:
+    rows = {}
+    for workload in ("orders", "transfers"):
+        a = at(after, "components", "tx_path", workload, "total_us")
+        b = at(before, "components", "tx_path", workload, "total_us")
+        if num(a) is not None and num(b) is not None:
+            rows[f"{workload}: app CPU per tx, all stages (µs)"] = (b, a)
+    return rows
+
+
 def section_clearing(c: dict[str, Any], results: dict[str, Any], plots: dict[str, str]):
     series = clearing_series(results)
     lines = ["### Market clearing", "", *command_of(c)]
@@ -700,6 +735,7 @@ def section_components(results: dict[str, Any], plots: dict[str, str]) -> list[s
     lines: list[str] = []
     for key, make in (
         ("checktx", section_checktx),
+        ("tx_path", section_tx_path),
         ("clearing", lambda c: section_clearing(c, results, plots)),
         ("store_commit", lambda c: section_store_commit(c, plots)),
         ("ibc_relay", section_ibc),
@@ -734,6 +770,8 @@ def section_before_after(results: dict[str, Any], before: dict[str, Any]) -> lis
         fmt = (now.get(label) or then[label])[1]
         a, b = now.get(label, (None, fmt))[0], then.get(label, (None, fmt))[0]
         rows.append([label, fmt(b), fmt(a), fmt_ratio(ratio(a, b))])
+    for label, (b, a) in tx_path_before_after(results, before).items():
+        rows.append([label, fmt_sig(b), fmt_sig(a), fmt_ratio(ratio(a, b))])
     for label, (b, a) in clearing_before_after(results, before).items():
         rows.append([label, fmt_sig(b), fmt_sig(a), fmt_ratio(ratio(a, b))])
     if not rows:

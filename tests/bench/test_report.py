@@ -409,3 +409,20 @@ def test_number_formats(value: Any, sig: str, integer: str, ratio: str) -> None:
     assert report.fmt_sig(value) == sig
     assert report.fmt_int(value) == integer
     assert report.fmt_ratio(value) == ratio
+
+
+def test_tx_path_table_and_its_before_after(tmp_path: Path) -> None:
+    stages = {"check_tx_us": 110.0, "recheck_tx_us": 12.0, "finalize_block_us": 130.0}
+    after = {
+        "components": {
+            "tx_path": {
+                "command": "python -m bench.tx_path",
+                "orders": {**stages, "total_us": 270.0},
+            }
+        }
+    }
+    before = {"components": {"tx_path": {"orders": {**stages, "total_us": 400.0}}}}
+    md = render(tmp_path, after, before)
+    assert "python -m bench.tx_path" in md
+    assert row(md, "orders")[1:4] == ["110", "12.0", "n/a"]
+    assert row(md, "orders: app CPU per tx, all stages (µs)")[1:] == ["400", "270", "0.68"]

@@ -80,6 +80,16 @@ def node_key(path: bytes, depth: int, version8: bytes) -> bytes:
     return NODE + path[:n] + _DEPTH[depth] + version8
 
 
+def node_prefix(path: bytes, depth: int) -> bytes:
+    """``node_key(path, depth, version8)`` without the version: the part
+    shared by every version of the page at that position."""
+    n = (depth + 7) >> 3
+    r = depth & 7
+    if r:
+        return NODE + path[: n - 1] + _MASKED[r][path[n - 1]] + _DEPTH[depth]
+    return NODE + path[:n] + _DEPTH[depth]
+
+
 def escape(key: bytes) -> bytes:
     """Order-preserving, prefix-free encoding of a user key (see module doc)."""
     return key.replace(b"\x00", b"\x00\xff") + b"\x00\x00"
@@ -97,6 +107,13 @@ def unescape(encoded: bytes) -> bytes:
 
 def history_key(key: bytes, version8: bytes) -> bytes:
     return HISTORY + escape(key) + version8
+
+
+def history_keys(keys: list[bytes], version8: bytes) -> list[bytes]:
+    """``history_key`` of each key at one version (a commit makes thousands)."""
+    history = HISTORY
+    suffix = b"\x00\x00" + version8
+    return [history + key.replace(b"\x00", b"\x00\xff") + suffix for key in keys]
 
 
 def successor(prefix: bytes) -> bytes | None:
@@ -117,11 +134,13 @@ def pack_key_list(keys: list[bytes]) -> bytes:
 
 def unpack_key_list(blob: bytes) -> list[bytes]:
     out: list[bytes] = []
+    append = out.append
     off = 0
     end = len(blob)
     while off < end:
-        n = int.from_bytes(blob[off : off + 4], "big")
-        off += 4
-        out.append(blob[off : off + n])
-        off += n
+        start = off + 4
+        off = start + (
+            (blob[off] << 24) | (blob[off + 1] << 16) | (blob[off + 2] << 8) | blob[off + 3]
+        )
+        append(blob[start:off])
     return out

@@ -36,9 +36,10 @@ import hashlib
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from app.store.errors import StoreError
-from app.store.keys import node_key
+from app.store.keys import node_key, node_prefix
 
 EMPTY_HASH = bytes(32)
 LEAF_PREFIX = b"\x00"
@@ -69,6 +70,14 @@ _TAG_INNER = b"\x02"
 _TAG_INLINE = b"\x03"
 
 _sha256 = hashlib.sha256
+_first = itemgetter(0)
+
+# _SPLIT_BYTE[r][b]: byte b with its top r bits kept, bit r (from the top)
+# set and the bits below it cleared; the key-hash byte that starts the right
+# half of a batch split at a depth with depth % 8 == r.
+_SPLIT_BYTE = [
+    [bytes([(b & (0xFF00 >> r) & 0xFF) | (0x80 >> r)]) for b in range(256)] for r in range(8)
+]
 
 
 def key_hash(key: bytes) -> bytes:
@@ -147,28 +156,69 @@ class BatchResult:
     orphans: list[bytes]
 
 
+def batch_entries(
+    changes: Sequence[tuple[bytes, bytes | None]],
+) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """The leaves of a batch of changes, in the form :func:`apply_batch` takes.
+
+    Parameters:
+        changes: (key, new value or None to delete) pairs, distinct keys.
+
+    Returns:
+        The key hashes in ascending order and, in the same order, the
+        encoded new leaf references (the empty tag for a delete) and the
+        raw keys.
+    """
+    sha256 = _sha256
+    leaf_prefix = LEAF_PREFIX
+    tag_leaf = _TAG_LEAF
+    tag_empty = _TAG_EMPTY
+    rows = sorted([(sha256(key).digest(), key, value) for key, value in changes], key=_first)
+    leaves = [
+        tag_empty
+        if value is None
+        else tag_leaf
+        + sha256(leaf_prefix + khash + sha256(value).digest()).digest()
+        + len(key).to_bytes(2, "big")
+        + key
+        for khash, key, value in rows
+    ]
+    return [row[0] for row in rows], leaves, [row[1] for row in rows]
+
+
 def apply_batch(
     root: Ref | None,
     khashes: list[bytes],
-    refs: Sequence[Ref | None],
+    leaves: Sequence[bytes],
+    keys: Sequence[bytes],
     version8: bytes,
-    load: NodeLoader,
+    load: Callable[[bytes], bytes],
 ) -> BatchResult:
     """Apply sorted changes to the tree rooted at ``root``.
 
     Parameters:
         root: root reference of the latest committed tree.
         khashes: key hashes of the changed keys, strictly ascending.
-        refs: for each key hash, the new leaf reference, or None to delete.
+        leaves: for each key hash, the encoded new leaf reference, or the
+            empty tag (b"\\x00") to delete (see :func:`batch_entries`).
             Every entry must be a real change (a delete only of a present
             key): then every inner node on a changed path changes, which is
             what lets the walk orphan every node it loads.
+        keys: for each key hash, the raw key.
         version8: the version being built (8 bytes), stamped on new nodes.
-        load: reads a committed page by LevelDB key.
+        load: reads a committed page record by LevelDB key.
 
     Each touched node is read once and rebuilt once: the walk descends the
     tree and the sorted batch together, splitting the batch by the bit at the
     current depth, so a batch costs one pass over the union of its paths.
+
+    The walk works on encoded references (tag, hash, payload; see
+    :func:`decode_ref`) rather than :data:`Ref` tuples: an unchanged child
+    is a slice of its parent's bytes, a rebuilt node's encoding is what its
+    parent needs, and no tuple is made per node.  Below the depth where the
+    batch's paths part, each change walks down and back up in a loop
+    (``update_one``) instead of recursing.  This is the block's hot path:
+    per node it does a few slices, one SHA-256 and one concatenation.
     """
     nodes: list[tuple[bytes, bytes]] = []
     orphans: list[bytes] = []
@@ -179,91 +229,211 @@ def apply_batch(
     tag_inner = _TAG_INNER
     tag_inline = _TAG_INLINE
     page_bits = PAGE_BITS
+    append_node = nodes.append
+    append_orphan = orphans.append
 
-    def split(keys: Sequence[bytes], lo: int, hi: int, depth: int) -> int:
-        # keys[lo:hi] share their first `depth` bits and are sorted, so the
-        # bit at `depth` is 0...0 1...1: binary search for the first 1.
-        byte = depth >> 3
-        mask = 0x80 >> (depth & 7)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if keys[mid][byte] & mask:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
-
-    def combine(left: Ref | None, right: Ref | None, depth: int, path: bytes) -> Ref | None:
-        # Compaction: an empty sibling next to a single leaf (or nothing)
-        # lets the leaf (or emptiness) rise to this position.
-        if left is None:
-            if right is None or right[1] == LEAF:
-                return right
-            children = tag_empty + right[3]
-            h = sha256(inner_prefix + empty + right[0]).digest()
-        elif right is None:
-            if left[1] == LEAF:
-                return left
-            children = left[3] + tag_empty
-            h = sha256(inner_prefix + left[0] + empty).digest()
+    def combine(lenc: bytes, renc: bytes, prefix: bytes) -> bytes:
+        # The node with children lenc and renc.  Compaction: an empty
+        # sibling next to a single leaf (or nothing) lets the leaf (or
+        # emptiness) rise to this position.  Tags: 0 empty, 1 leaf.
+        # ``prefix`` is the position's page key prefix if it is a page
+        # root (depth a multiple of PAGE_BITS), else empty.
+        if lenc[0] == 0:
+            if renc[0] < 2:
+                return renc
+            h = sha256(inner_prefix + empty + renc[1:33]).digest()
+        elif renc[0] == 0:
+            if lenc[0] == 1:
+                return lenc
+            h = sha256(inner_prefix + lenc[1:33] + empty).digest()
         else:
-            children = left[3] + right[3]
-            h = sha256(inner_prefix + left[0] + right[0]).digest()
-        if depth % page_bits:
-            size = len(children).to_bytes(4, "big")
-            return (h, INLINE, children, tag_inline + h + size + children)
-        nodes.append((node_key(path, depth, version8), children))
-        return (h, INNER, version8, tag_inner + h + version8)
+            h = sha256(inner_prefix + lenc[1:33] + renc[1:33]).digest()
+        children = lenc + renc
+        if prefix:
+            append_node((prefix + version8, children))
+            return tag_inner + h + version8
+        return tag_inline + h + len(children).to_bytes(4, "big") + children
 
-    def build(
-        keys: Sequence[bytes], leaves: Sequence[Ref | None], depth: int, lo: int, hi: int
-    ) -> Ref | None:
-        # A subtree made only of the given leaves (None entries are dropped
-        # by combine's compaction).
+    def build(khs: Sequence[bytes], encs: Sequence[bytes], depth: int, lo: int, hi: int) -> bytes:
+        # A subtree made only of the given leaves (deletes are dropped by
+        # combine's compaction).
         n = hi - lo
         if n == 1:
-            return leaves[lo]
+            return encs[lo]
         if n == 0:
-            return None
-        mid = split(keys, lo, hi, depth)
+            return tag_empty
+        a = split_batch(khs, depth, lo, hi)
         return combine(
-            build(keys, leaves, depth + 1, lo, mid),
-            build(keys, leaves, depth + 1, mid, hi),
-            depth,
-            keys[lo],
+            build(khs, encs, depth + 1, lo, a),
+            build(khs, encs, depth + 1, a, hi),
+            b"" if depth % page_bits else node_prefix(khs[lo], depth),
         )
 
-    def update(ref: Ref | None, depth: int, lo: int, hi: int) -> Ref | None:
-        if ref is None:
-            return build(khashes, refs, depth, lo, hi)
-        if ref[1] == LEAF:
-            # The position holds one leaf: rebuild the subtree from it and
-            # the batch (the batch entry wins when it is the same key).
-            lkh = sha256(ref[2]).digest()
-            i = bisect_left(khashes, lkh, lo, hi)
-            if i < hi and khashes[i] == lkh:
-                return build(khashes, refs, depth, lo, hi)
-            keys = khashes[lo:hi]
-            leaves = list(refs[lo:hi])
-            keys.insert(i - lo, lkh)
-            leaves.insert(i - lo, ref)
-            return build(keys, leaves, depth, 0, len(keys))
-        if ref[1] == INLINE:
-            left, right = decode_node(ref[2])
+    def split_batch(khs: Sequence[bytes], depth: int, lo: int, hi: int) -> int:
+        # khs[lo:hi] share their first `depth` bits and are sorted, so the
+        # bit at `depth` is 0...0 1...1: find the first 1.
+        byte = depth >> 3
+        if hi - lo > 8:
+            # Bisect (in C) for the smallest key hash with that prefix and
+            # a 1 at `depth`.
+            first = khs[lo]
+            return bisect_left(khs, first[:byte] + _SPLIT_BYTE[depth & 7][first[byte]], lo, hi)
+        mask = 0x80 >> (depth & 7)
+        while lo < hi:
+            m = (lo + hi) >> 1
+            if khs[m][byte] & mask:
+                hi = m
+            else:
+                lo = m + 1
+        return lo
+
+    def merge_leaf(enc: bytes, depth: int, lo: int, hi: int) -> bytes:
+        # The position holds one leaf: rebuild the subtree from it and the
+        # batch (the batch entry wins when it is the same key).
+        lkh = sha256(enc[35:]).digest()
+        i = bisect_left(khashes, lkh, lo, hi)
+        if i < hi and khashes[i] == lkh:
+            return build(khashes, leaves, depth, lo, hi)
+        khs = khashes[lo:hi]
+        encs = list(leaves[lo:hi])
+        khs.insert(i - lo, lkh)
+        encs.insert(i - lo, enc)
+        return build(khs, encs, depth, 0, len(khs))
+
+    def split(data: bytes) -> int:
+        # Where the right child's reference starts in a node's children (a
+        # page record or an inline payload); checks that the two
+        # references fill the bytes exactly.
+        tag = data[0]
+        if tag == 3:
+            cut = 37 + ((data[33] << 24) | (data[34] << 16) | (data[35] << 8) | data[36])
+        elif tag == 1:
+            cut = 35 + ((data[33] << 8) | data[34])
+        elif tag == 2:
+            cut = 41
+        elif tag == 0:
+            cut = 1
         else:
+            raise StoreError(f"corrupt tree reference: tag {tag} at offset 0")
+        size = len(data)
+        tag = data[cut] if cut < size else -1
+        if tag == 3:
+            end = cut + 37 + ((data[cut + 33] << 24) | (data[cut + 34] << 16))
+            end += (data[cut + 35] << 8) | data[cut + 36]
+        elif tag == 1:
+            end = cut + 35 + ((data[cut + 33] << 8) | data[cut + 34])
+        elif tag == 2:
+            end = cut + 41
+        elif tag == 0:
+            end = cut + 1
+        else:
+            raise StoreError(f"corrupt tree reference: tag {tag} at offset {cut}")
+        if end != size:
+            raise StoreError(f"corrupt tree node: {size - end} trailing bytes")
+        return cut
+
+    def update(enc: bytes, depth: int, lo: int, hi: int) -> bytes:
+        # Two or more changes (khashes[lo:hi]) below this position.
+        tag = enc[0]
+        prefix = b""
+        if tag == 3:
+            data = enc[37:]
+        elif tag == 2:
             # A page root: the whole page is replaced, so the old record is
             # orphaned (real changes always change the hash).
-            nkey = node_key(khashes[lo], depth, ref[2])
-            left, right = load(nkey)
-            orphans.append(nkey)
-        mid = split(khashes, lo, hi, depth)
-        if mid > lo:
-            left = update(left, depth + 1, lo, mid)
-        if hi > mid:
-            right = update(right, depth + 1, mid, hi)
-        return combine(left, right, depth, khashes[lo])
+            prefix = node_prefix(khashes[lo], depth)
+            nkey = prefix + enc[33:41]
+            data = load(nkey)
+            append_orphan(nkey)
+        elif tag == 1:
+            return merge_leaf(enc, depth, lo, hi)
+        elif tag == 0:
+            return build(khashes, leaves, depth, lo, hi)
+        else:
+            raise StoreError(f"corrupt tree reference: tag {tag} at depth {depth}")
+        cut = split(data)
+        a = split_batch(khashes, depth, lo, hi)
+        depth += 1
+        n = a - lo
+        if n == 1:
+            lenc = update_one(data[:cut], depth, lo)
+        elif n:
+            lenc = update(data[:cut], depth, lo, a)
+        else:
+            lenc = data[:cut]
+        n = hi - a
+        if n == 1:
+            renc = update_one(data[cut:], depth, a)
+        elif n:
+            renc = update(data[cut:], depth, a, hi)
+        else:
+            renc = data[cut:]
+        return combine(lenc, renc, prefix)
 
-    new_root = update(root, 0, 0, len(khashes)) if khashes else root
+    def update_one(enc: bytes, depth: int, i: int) -> bytes:
+        # Exactly one change (khashes[i]) below this position, the common
+        # case in the lower levels: walk down to where its key goes,
+        # keeping the siblings passed, then rehash back up.
+        khash = khashes[i]
+        passed: list[tuple[bytes, int, bytes]] = []
+        while True:
+            tag = enc[0]
+            if tag == 3:
+                data = enc[37:]
+                prefix = b""
+            elif tag == 2:
+                prefix = node_prefix(khash, depth)
+                nkey = prefix + enc[33:41]
+                data = load(nkey)
+                append_orphan(nkey)
+            else:
+                break
+            cut = split(data)
+            if (khash[depth >> 3] >> (7 - (depth & 7))) & 1:
+                passed.append((data[:cut], 1, prefix))
+                enc = data[cut:]
+            else:
+                passed.append((data[cut:], 0, prefix))
+                enc = data[:cut]
+            depth += 1
+        if tag == 0 or (tag == 1 and enc[35:] == keys[i]):
+            new = leaves[i]  # an empty slot, or the same key's leaf
+        elif tag == 1:
+            new = merge_leaf(enc, depth, i, i + 1)
+        else:
+            raise StoreError(f"corrupt tree reference: tag {tag} at depth {depth}")
+        # Back up: combine, inlined (this loop builds most nodes of a batch).
+        while passed:
+            sibling, bit, prefix = passed.pop()
+            if bit:
+                lenc, renc = sibling, new
+            else:
+                lenc, renc = new, sibling
+            if lenc[0] == 0:
+                if renc[0] < 2:
+                    new = renc
+                    continue
+                h = sha256(inner_prefix + empty + renc[1:33]).digest()
+            elif renc[0] == 0:
+                if lenc[0] == 1:
+                    new = lenc
+                    continue
+                h = sha256(inner_prefix + lenc[1:33] + empty).digest()
+            else:
+                h = sha256(inner_prefix + lenc[1:33] + renc[1:33]).digest()
+            children = lenc + renc
+            if prefix:
+                append_node((prefix + version8, children))
+                new = tag_inner + h + version8
+            else:
+                new = tag_inline + h + len(children).to_bytes(4, "big") + children
+        return new
+
+    n = len(khashes)
+    if n == 0:
+        return BatchResult(root, nodes, orphans)
+    enc = encode_ref(root)
+    new_root, _ = decode_ref(update_one(enc, 0, 0) if n == 1 else update(enc, 0, 0, n))
     return BatchResult(new_root, nodes, orphans)
 
 

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import starmap
 from typing import Any
 
 import plyvel
@@ -50,13 +51,13 @@ from app.store.smt import (
     NodeLoader,
     Ref,
     apply_batch,
+    batch_entries,
     decode_node,
     decode_ref,
     edge_leaf,
     encode_ref,
     key_hash,
     leaf_hash,
-    leaf_ref,
     ref_hash,
     sibling_path,
     walk,
@@ -320,38 +321,29 @@ class Store:
             ValueError: a key or value is empty, or a key is longer than
                 65535 bytes.
         """
-        for key, value in writes.items():
-            _check_key(key)
-            if value is not None:
-                if not isinstance(value, bytes):
-                    raise TypeError(f"value for key {key!r} must be bytes, got {type(value)}")
-                if not value:
-                    raise ValueError(f"value for key {key!r} is empty (delete with None)")
+        _check_writes(writes)
         with self._write_lock:
             self._check_open()
             self._staged = None
             view = self._view
-            snapshot_get = view.snapshot.get
-            changes: list[tuple[bytes, bytes | None, bytes | None]] = []
-            entries: list[tuple[bytes, Ref | None]] = []
+            latest = k.LATEST
             # Sorted raw keys read the latest-value table sequentially.
-            for key in sorted(writes):
-                value = writes[key]
-                prev = snapshot_get(k.LATEST + key)
-                if prev == value:
-                    continue  # not a change: the tree walk requires real changes
-                changes.append((key, prev, value))
-                khash = key_hash(key)
-                entries.append(
-                    (khash, None if value is None else leaf_ref(key, leaf_hash(khash, value)))
-                )
-            entries.sort(key=itemgetter(0))
+            keys = sorted(writes)
+            prevs = map(view.snapshot.get, [latest + key for key in keys])
+            # Only real changes: the tree walk requires them.
+            changes = [
+                (key, prev, value)
+                for key, prev, value in zip(keys, prevs, map(writes.__getitem__, keys), strict=True)
+                if prev != value
+            ]
+            khashes, leaves, tree_keys = batch_entries([(c[0], c[2]) for c in changes])
             result = apply_batch(
                 view.root,
-                [e[0] for e in entries],
-                [e[1] for e in entries],
+                khashes,
+                leaves,
+                tree_keys,
                 k.version_bytes(view.version + 1),
-                self._loader(view.snapshot),
+                self._record_loader(view.snapshot, replaced=True),
             )
             self._staged = _Staged(view.version, result, changes)
             return ref_hash(result.root)
@@ -393,20 +385,7 @@ class Store:
                 put = batch.put
                 delete = batch.delete
                 if staged is not None:
-                    for nkey, record in staged.result.nodes:
-                        put(nkey, record)
-                    obsolete = list(staged.result.orphans)
-                    for key, prev, value in staged.changes:
-                        if value is None:
-                            delete(k.LATEST + key)
-                        else:
-                            put(k.LATEST + key, value)
-                        hkey = k.HISTORY + k.escape(key) + version8
-                        put(hkey, _ABSENT if prev is None else _PRESENT + prev)
-                        # Needed only to read versions before this one.
-                        obsolete.append(hkey)
-                    if obsolete:
-                        put(k.orphans_key(new_version), k.pack_key_list(obsolete))
+                    _write_staged(batch, staged, new_version)
                 put(k.root_key(new_version), encode_ref(root))
                 if meta:
                     for mkey in sorted(meta):
@@ -416,8 +395,7 @@ class Store:
                     # version pruned - 1, which is now below the window.
                     blob = snapshot.get(k.orphans_key(pruned))
                     if blob is not None:
-                        for okey in k.unpack_key_list(blob):
-                            delete(okey)
+                        _drain(map(delete, k.unpack_key_list(blob)))
                         delete(k.orphans_key(pruned))
                     delete(k.root_key(pruned - 1))
                 put(k.STATE, version8 + k.version_bytes(earliest))
@@ -426,9 +404,7 @@ class Store:
             self._view = _View(new_version, earliest, root, self._db.snapshot())
             self._staged = None
             if staged is not None:
-                cache_put = self._cache.put
-                for nkey, record in staged.result.nodes:
-                    cache_put(nkey, record)
+                self._cache.put_many(staged.result.nodes)
             return new_version
 
     def close(self) -> None:
@@ -480,19 +456,27 @@ class Store:
         ref, _ = decode_ref(raw)
         return ref
 
-    def _loader(self, snapshot: Any) -> NodeLoader:
-        cache_get = self._cache.get
-        cache_put = self._cache.put
+    def _record_loader(self, snapshot: Any, *, replaced: bool = False) -> Callable[[bytes], bytes]:
+        """Reads a tree page's record, through the page cache.
+
+        ``replaced``: the pages read are about to be replaced (by a batch),
+        so they leave the cache (see PageCache.taker).
+        """
         db_get = snapshot.get
 
-        def load(nkey: bytes) -> tuple[Ref | None, Ref | None]:
-            record = cache_get(nkey)
+        def fetch(nkey: bytes) -> bytes:
+            record: bytes | None = db_get(nkey)
             if record is None:
-                record = db_get(nkey)
-                if record is None:
-                    raise StoreError(f"tree page {nkey.hex()} is missing")
-                cache_put(nkey, record)
-            return decode_node(record)
+                raise StoreError(f"tree page {nkey.hex()} is missing")
+            return record
+
+        return self._cache.taker(fetch) if replaced else self._cache.loader(fetch)
+
+    def _loader(self, snapshot: Any) -> NodeLoader:
+        load_record = self._record_loader(snapshot)
+
+        def load(nkey: bytes) -> tuple[Ref | None, Ref | None]:
+            return decode_node(load_record(nkey))
 
         return load
 
@@ -528,6 +512,36 @@ class Store:
         if end is None or end[2] != key:
             raise StoreError(f"neighbour key {key!r} not found at version {version}")
         return self._exist(key, self._value_at(view, key, version), end, steps, version)
+
+
+def _write_staged(batch: Any, staged: _Staged, version: int) -> None:
+    """Put a staged version's tree pages, values, history and orphan list
+    into ``batch`` (the commit's LevelDB write batch).
+
+    A block writes thousands of entries, so each kind is written by a map
+    drained in C rather than a Python loop.
+    """
+    put = batch.put
+    version8 = k.version_bytes(version)
+    changes = staged.changes
+    latest = k.LATEST
+    _drain(starmap(put, staged.result.nodes))
+    _drain(map(batch.delete, [latest + c[0] for c in changes if c[2] is None]))
+    written = [c for c in changes if c[2] is not None]
+    _drain(map(put, [latest + c[0] for c in written], [c[2] for c in written]))
+    hkeys = k.history_keys([c[0] for c in changes], version8)
+    absent = _ABSENT
+    present = _PRESENT
+    _drain(map(put, hkeys, [absent if c[1] is None else present + c[1] for c in changes]))
+    # History entries are needed only to read versions before this one.
+    obsolete = staged.result.orphans + hkeys
+    if obsolete:
+        put(k.orphans_key(version), k.pack_key_list(obsolete))
+
+
+def _drain(it: Iterable[object]) -> None:
+    """Run an iterator to its end, discarding what it yields, at C speed."""
+    deque(it, maxlen=0)
 
 
 def _scan(
@@ -626,6 +640,39 @@ def _history_groups(
             changed = True
     if current is not None:
         yield k.unescape(current), value, changed
+
+
+def _check_writes(writes: Mapping[bytes, bytes | None]) -> None:
+    """Raise on the first bad key or value of ``writes`` (see Store.stage).
+
+    The common case, all keys bytes and all values bytes or None, is
+    recognised with C-level passes over the mapping; only a mapping that
+    fails them goes through the per-entry checks, which find the first bad
+    entry and raise what they always raised.
+    """
+    key_types = set(map(type, writes))
+    value_types = set(map(type, writes.values()))
+    if (
+        key_types <= _BYTES
+        and value_types <= _BYTES_OR_NONE
+        and b"" not in writes
+        and b"" not in writes.values()
+        and (not writes or max(map(len, writes)) <= MAX_KEY_LEN)
+    ):
+        return
+    for key, value in writes.items():
+        _check_key(key)
+        if value is not None:
+            if not isinstance(value, bytes):
+                raise TypeError(f"value for key {key!r} must be bytes, got {type(value)}")
+            if not value:
+                raise ValueError(f"value for key {key!r} is empty (delete with None)")
+    # The fast checks are stricter than these (bytes subclasses fail them),
+    # so reaching here without an error means the writes are valid.
+
+
+_BYTES = frozenset([bytes])
+_BYTES_OR_NONE = frozenset([bytes, type(None)])
 
 
 def _check_key(key: object) -> None:

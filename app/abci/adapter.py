@@ -43,20 +43,22 @@ def _time_ns(ts: Any) -> int:
     return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
 
 
-def _events(events: list[Event]) -> list[abci.Event]:
-    return [
-        abci.Event(
-            type=e.type,
-            attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
-        )
-        for e in events
-    ]
+def _add_events(target: Any, events: list[Event]) -> None:
+    """Append ``events`` to a repeated Event field, every attribute indexed.
+
+    ``add()`` on the repeated fields builds the messages in place, about
+    twice as fast as constructing each message and passing lists.
+    """
+    for e in events:
+        add = target.add(type=e.type).attributes.add
+        for k, v in e.attributes:
+            add(key=k, value=v, index=True)
 
 
 def _exec_result(r: TxResult) -> abci.ExecTxResult:
-    return abci.ExecTxResult(
-        code=r.code, codespace=r.codespace, log=r.log, events=_events(r.events)
-    )
+    out = abci.ExecTxResult(code=r.code, codespace=r.codespace, log=r.log)
+    _add_events(out.events, r.events)
+    return out
 
 
 def _proto_size(tx: bytes) -> int:
@@ -175,11 +177,10 @@ class ABCIApplication:
         result = self.chain.finalize_block(req.height, _time_ns(req.time), list(req.txs))
         response = abci.Response(
             finalize_block=abci.ResponseFinalizeBlock(
-                tx_results=[_exec_result(r) for r in result.tx_results],
-                events=_events(result.events),
-                app_hash=result.app_hash,
+                tx_results=[_exec_result(r) for r in result.tx_results], app_hash=result.app_hash
             )
         )
+        _add_events(response.finalize_block.events, result.events)
         failed = sum(1 for r in result.tx_results if r.code)
         log.info(
             "finalized height %d: %d txs (%d failed) in %.0f ms (%.0f ms CPU), app hash %s",

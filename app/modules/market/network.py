@@ -159,6 +159,13 @@ class Network:
         """Whether ``bus`` lies in the subtree below the line of bus ``line``."""
         return self._tin[line] <= self._tin[bus] < self._tout[line]
 
+    def subtree_spans(self) -> tuple[list[int], list[int]]:
+        """(first, end) per bus: bus b lies below the line of bus v iff first[v] <= first[b] < end[v].
+
+        The Euler-tour times behind ``contains``, for callers that test many buses at once.
+        """
+        return list(self._tin), list(self._tout)
+
     def line_flows(self, injection: Sequence[int]) -> list[int]:
         """Flow on each bus's line to its parent, given net injection per bus (Wh).
 

@@ -534,7 +534,7 @@ def section_workload(name: str, w: dict[str, Any]) -> list[str]:
     if steps:
         rejected = any("rejected" in s for s in steps)
         header = ["offered tx/s", "sent", "committed", "committed tx/s", "p50 ms", "p95 ms"]
-        header += ["p99 ms"] + (["mempool-rejected"] if rejected else [])
+        header += ["p99 ms"] + (["not committed"] if rejected else [])
         rows = []
         for s in steps:
             row = [fmt_int(s.get("offered")), fmt_int(s.get("sent")), fmt_int(s.get("committed"))]

@@ -303,7 +303,7 @@ class RunResult:
             "committed": self.committed,
             "committed_rate": round(self.committed_rate, 1),
             "duration_s": round(self.duration_s, 2),
-            "rejected": self.sent - self.committed,
+            "rejected": self.sent - self.committed,  # mempool full, or out of sequence after that
             "latency_ms": {k: round(v * 1000, 1) for k, v in percentiles(self.latencies_s).items()},
         }
 

@@ -214,7 +214,7 @@ def test_full_results(tmp_path: Path) -> None:
 
     # Per workload sections.
     assert "## Workload orders: mgrid: signed market orders" in md
-    assert "mempool-rejected" in md
+    assert "not committed" in md
     assert row(md, "node0 app") == ["node0 app", "41.0", "30.0", "120", "130"]
     assert row(md, "50%")[1:4] == ["410", "410", "4,530"]  # orders' 50% run is the first
 

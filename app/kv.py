@@ -38,7 +38,7 @@ class StoreView:
         return self.store.iterate(prefix, version=self.version)
 
 
-class PinnedView:
+class PinnedView(StoreView):
     """The latest committed version as of creation, with every read remembered.
 
     The state machine reads the same keys (params, module state, a sender's
@@ -47,11 +47,8 @@ class PinnedView:
     which the chain makes new views (a stale one would read old values).
     """
 
-    __slots__ = ("_reads", "store", "version")
-
     def __init__(self, store: Store):
-        self.store = store
-        self.version = store.version
+        super().__init__(store, store.version)
         self._reads: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
@@ -60,9 +57,6 @@ class PinnedView:
         except KeyError:
             value = self._reads[key] = self.store.get(key, self.version)
             return value
-
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return self.store.iterate(prefix, version=self.version)
 
 
 class CacheKV:

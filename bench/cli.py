@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "schema": 1,
         "started": datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(
+            ["python -m bench", shlex.join(argv if argv is not None else sys.argv[1:])]
+        ).strip(),
         "quick": quick,
         "machine": machine(),
         "options": {
@@ -165,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
             "components": names,
         },
     }
-    results["command"] = results["command"].strip()
     if workloads:
         progress(f"load generator: its own ceiling ({CEILING_TXS:,} requests to a sink)")
         ceiling = loadgen.max_send_rate(

@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 from bench import system
-from bench.loadgen import Endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 _FINALIZED = re.compile(r"finalized height \d+: (\d+) txs .* in (\d+) ms \((\d+) ms CPU\)")
@@ -77,14 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     network, accounts = system.start_network(args.workload, home, opts, 200, progress)
     try:
-        from clients.mgrid.chain import ChainClient
-        from clients.rpc import RPC
-
-        interval = ChainClient(RPC(network.nodes[0].rpc_url)).schedule().first_open + 1
-        source = system.TxSource(args.workload, network.chain_id, accounts, interval)
-        endpoints_all = [Endpoint.parse(n.rpc_url) for n in network.nodes]
-        endpoints = [endpoints_all[c % len(endpoints_all)] for c in range(opts.connections)]
-        chains = [system.Chain(n.rpc_url) for n in network.nodes]
+        target = system.LoadTarget.of(args.workload, network, accounts, opts)
         node = network.nodes[1 % len(network.nodes)]
         pid = node.processes["app"].pid
         spy = subprocess.Popen(
@@ -106,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        system.run_load(args.rate, source, endpoints, chains, opts, progress)
+        system.run_load(args.rate, target.source, target.endpoints, target.chains, opts, progress)
         spy.wait()
         blocks = [
             tuple(int(x) for x in m.groups())

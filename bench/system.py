@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import os
 import time
@@ -109,11 +108,16 @@ class Accounts:
         return block
 
 
-def accounts_needed(opts: Options) -> int:
-    """Accounts for every run of one workload at the largest rates it may offer."""
-    rates = opts.rates or [
+def planned_rates(opts: Options) -> list[float]:
+    """The offered rates of the saturation steps (the explicit ones, or the rising ladder)."""
+    return opts.rates or [
         min(opts.max_rate, opts.start_rate * opts.rate_factor**i) for i in range(opts.max_steps)
     ]
+
+
+def accounts_needed(opts: Options) -> int:
+    """Accounts for every run of one workload at the largest rates it may offer."""
+    rates = planned_rates(opts)
     runs = [*rates, *(max(rates) * f for f in opts.fractions)]
     return sum(_accounts_for(r * opts.duration, opts) for r in runs)
 
@@ -184,24 +188,29 @@ class TxSource:
 # -- the network -----------------------------------------------------------------------------
 
 
-def bench_app_state(network: Any, keys: list[Any]) -> dict[str, Any]:
-    """Genesis app_state: the localnet's, plus funded, admitted benchmark accounts, and
-    15-minute delivery intervals so that nothing clears during a run."""
-    from localnet.create import build_genesis
-
-    genesis = build_genesis(network, datetime.now(UTC))
-    state: dict[str, Any] = genesis["app_state"]
+def admit_accounts(state: dict[str, Any], keys: list[Any]) -> None:
+    """Fund ``keys`` in ``state`` (an app_state), admit them as prosumers, and make
+    delivery intervals 15 minutes long so that nothing clears during a run."""
     denom = state["bank"]["params"]["denom"]
-    state["bank"]["balances"].extend(
+    balances = state["bank"]["balances"]
+    balances.extend(
         {"address": k.address, "coins": [{"denom": denom, "amount": str(10**13)}]} for k in keys
     )
-    state["bank"]["balances"].sort(key=lambda b: b["address"])
+    balances.sort(key=lambda b: b["address"])
     state["registry"]["participants"] = [
         {"address": k.address, "role": "prosumer", "bus": "pcc"} for k in keys
     ]
     state["market"]["params"].update(
         interval_seconds=900, gate_closure_seconds=300, max_intervals_ahead=96, max_open_orders=1000
     )
+
+
+def bench_app_state(network: Any, keys: list[Any]) -> dict[str, Any]:
+    """The localnet's genesis with the benchmark accounts admitted (``admit_accounts``)."""
+    from localnet.create import build_genesis
+
+    genesis = build_genesis(network, datetime.now(UTC))
+    admit_accounts(genesis["app_state"], keys)
     return genesis
 
 
@@ -476,28 +485,46 @@ def measure_reads(
 # -- one workload ----------------------------------------------------------------------------
 
 
+@dataclass
+class LoadTarget:
+    """Where a workload's load goes: its transactions, connections and chains."""
+
+    source: TxSource
+    nodes: list[Endpoint]  # one RPC endpoint per node
+    endpoints: list[Endpoint]  # one per connection, round-robin over the nodes
+    chains: list[Chain]
+
+    @classmethod
+    def of(
+        cls, workload: str, network: Any, accounts: Accounts | None, opts: Options
+    ) -> LoadTarget:
+        nodes = [Endpoint.parse(node.rpc_url) for node in network.nodes]
+        interval = 0
+        if workload != "kvstore":
+            from clients.mgrid.chain import ChainClient
+
+            # Two intervals ahead: its gate closes well after any run ends.
+            interval = ChainClient(RPC(network.nodes[0].rpc_url)).schedule().first_open + 1
+        return cls(
+            source=TxSource(workload, network.chain_id, accounts, interval),
+            nodes=nodes,
+            endpoints=[nodes[c % len(nodes)] for c in range(opts.connections)],
+            chains=[Chain(node.rpc_url) for node in network.nodes],
+        )
+
+
 def run_workload(
     workload: str, home: Path, opts: Options, progress: Progress, tx_bytes: int = 0
 ) -> dict[str, Any]:
     network, accounts = start_network(workload, home, opts, accounts_needed(opts), progress)
     try:
-        endpoints_all = [Endpoint.parse(node.rpc_url) for node in network.nodes]
-        endpoints = [endpoints_all[c % len(endpoints_all)] for c in range(opts.connections)]
-        chains = [Chain(node.rpc_url) for node in network.nodes]
-        interval = 0
-        if workload != "kvstore":
-            from clients.mgrid.chain import ChainClient
-
-            interval = ChainClient(RPC(network.nodes[0].rpc_url)).schedule().first_open + 1
-        source = TxSource(workload, network.chain_id, accounts, interval)
+        target = LoadTarget.of(workload, network, accounts, opts)
+        source, endpoints, chains = target.source, target.endpoints, target.chains
         source.tx_bytes = tx_bytes
         meter = ProcessMeter(network)
         steps: list[RunResult] = []
         progress(f"[{workload}] stepping the offered rate until commits stop following")
-        rates = opts.rates or [
-            min(opts.max_rate, opts.start_rate * opts.rate_factor**i) for i in range(opts.max_steps)
-        ]
-        for rate in rates:
+        for rate in planned_rates(opts):
             step = run_load(rate, source, endpoints, chains, opts, progress)
             steps.append(step)
             if not opts.rates and step.committed_rate < FOLLOW * rate:
@@ -520,7 +547,7 @@ def run_workload(
         progress(
             f"[{workload}] reads: {opts.read_workers} closed-loop readers, {opts.read_seconds:g} s"
         )
-        reads = measure_reads(workload, accounts, source, endpoints_all, opts)
+        reads = measure_reads(workload, accounts, source, target.nodes, opts)
         progress(f"    {reads['qps']:,.0f} queries/s, p50 {reads['latency_ms'].get('p50', 0)} ms")
         return {
             "label": WORKLOADS[workload],
@@ -561,7 +588,3 @@ def ratios(system: dict[str, Any]) -> dict[str, Any]:
             row["read_qps"] = round(w["reads"]["qps"] / base["reads"]["qps"], 3)
         out[name] = row
     return out
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2)

@@ -38,21 +38,14 @@ CHAIN_ID = "mg-bench"
 
 
 def _genesis(keys: list[Any]) -> dict[str, Any]:
+    """A localnet-like app_state (utility, demo market) with the bench accounts admitted."""
     from app.crypto import PrivateKey
     from app.genesis import DEMO_MARKET_PARAMS, default_app_state
 
-    utility = PrivateKey(b"\x01" * 32).address
     state = default_app_state(
-        balances={k.address: 10**13 for k in keys},
-        utility=utility,
-        market_params=DEMO_MARKET_PARAMS,
+        balances={}, utility=PrivateKey(b"\x01" * 32).address, market_params=DEMO_MARKET_PARAMS
     )
-    state["registry"]["participants"] = [
-        {"address": k.address, "role": "prosumer", "bus": "pcc"} for k in keys
-    ]
-    state["market"]["params"].update(
-        interval_seconds=900, gate_closure_seconds=300, max_intervals_ahead=96, max_open_orders=1000
-    )
+    system.admit_accounts(state, keys)
     return state
 
 

@@ -49,8 +49,14 @@ from app.kv import CacheKV, PinnedView, StoreView
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import genesis as bank_genesis
 from app.modules.bank import keeper as bank_keeper
+from app.modules.demand_response import genesis as demand_response_genesis
+from app.modules.demand_response import keeper as demand_response_keeper
+from app.modules.flexibility import genesis as flexibility_genesis
+from app.modules.flexibility import keeper as flexibility_keeper
 from app.modules.market import genesis as market_genesis
 from app.modules.market import keeper as market_keeper
+from app.modules.quota import genesis as quota_genesis
+from app.modules.quota import keeper as quota_keeper
 from app.modules.registry import genesis as registry_genesis
 from app.modules.reputation import genesis as reputation_genesis
 from app.modules.settlement import genesis as settlement_genesis
@@ -78,6 +84,9 @@ GENESIS_SECTIONS = (
     ("market", market_genesis.init_genesis),
     ("settlement", settlement_genesis.init_genesis),
     ("reputation", reputation_genesis.init_genesis),
+    ("demand_response", demand_response_genesis.init_genesis),
+    ("flexibility", flexibility_genesis.init_genesis),
+    ("quota", quota_genesis.init_genesis),
     ("energy", energy_genesis.init_genesis),
 )
 
@@ -200,7 +209,13 @@ class Chain:
         cleared = market_keeper.end_block(ctx)
         energy_keeper.end_block(ctx, cleared)  # acknowledge external orders just cleared
         settlement_keeper.note_cleared(ctx.kv, cleared)
-        settlement_keeper.end_block(ctx)
+        settled = settlement_keeper.end_block(ctx)
+        # Grid services after settlement: a commitment for interval n is measured
+        # in the same block as n's market contracts, and an automatic
+        # demand-response event follows the imbalance just settled.
+        demand_response_keeper.end_block(ctx, settled)
+        flexibility_keeper.end_block(ctx)
+        quota_keeper.end_block(ctx)
         if self.check_invariants:
             self._check_invariants()
         self._block_time_ns = time_ns
@@ -211,6 +226,9 @@ class Chain:
         bank_keeper.check_invariants(self.block_kv)
         market_keeper.check_invariants(self.block_kv)
         energy_keeper.check_invariants(self.block_kv)
+        demand_response_keeper.check_invariants(self.block_kv)
+        flexibility_keeper.check_invariants(self.block_kv)
+        quota_keeper.check_invariants(self.block_kv)
 
     def commit(self) -> int:
         """Persist the block in one atomic batch; returns the new height."""

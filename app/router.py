@@ -22,8 +22,14 @@ from app.kv import KV
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import msgs as bank_msgs
 from app.modules.bank import queries as bank_queries
+from app.modules.demand_response import msgs as demand_response_msgs
+from app.modules.demand_response import queries as demand_response_queries
+from app.modules.flexibility import msgs as flexibility_msgs
+from app.modules.flexibility import queries as flexibility_queries
 from app.modules.market import msgs as market_msgs
 from app.modules.market import queries as market_queries
+from app.modules.quota import msgs as quota_msgs
+from app.modules.quota import queries as quota_queries
 from app.modules.registry import msgs as registry_msgs
 from app.modules.registry import queries as registry_queries
 from app.modules.reputation import queries as reputation_queries
@@ -31,10 +37,13 @@ from app.modules.settlement import msgs as settlement_msgs
 from app.modules.settlement import queries as settlement_queries
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.demand_response.v1 import demand_response_pb2
+from app.pb.mgrid.flexibility.v1 import flexibility_pb2
 from app.pb.mgrid.ibc.energy.v1 import energy_pb2
 from app.pb.mgrid.ibc.transfer.v1 import transfer_pb2
 from app.pb.mgrid.ibc.v1 import ibc_pb2
 from app.pb.mgrid.market.v1 import market_pb2
+from app.pb.mgrid.quota.v1 import quota_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.reputation.v1 import reputation_pb2
 from app.pb.mgrid.settlement.v1 import settlement_pb2
@@ -77,6 +86,9 @@ MSG_ROUTES: dict[str, MsgRoute] = {
         ["place_order", "cancel_order", "update_params", "publish_forecast"],
     ),
     **_routes("settlement", settlement_msgs, ["meter_reading"]),
+    **_routes("demand_response", demand_response_msgs, ["create_dr_event", "dr_opt_in"]),
+    **_routes("flexibility", flexibility_msgs, ["post_flex_need", "offer_flexibility"]),
+    **_routes("quota", quota_msgs, ["announce_margin", "submit_demand", "place_quota_order"]),
     **_routes("ibc", ibc_msgs, ibc_msgs.MSG_NAMES),
     **_routes("transfer", transfer_msgs, ["transfer"]),
     **_routes("energy", energy_msgs, ["offer_energy"]),
@@ -139,6 +151,9 @@ QUERY_ROUTES: dict[str, QueryRoute] = {
         *_service_routes(market_pb2.DESCRIPTOR, market_queries.Queries()),
         *_service_routes(settlement_pb2.DESCRIPTOR, settlement_queries.Queries()),
         *_service_routes(reputation_pb2.DESCRIPTOR, reputation_queries.Queries()),
+        *_service_routes(demand_response_pb2.DESCRIPTOR, demand_response_queries.Queries()),
+        *_service_routes(flexibility_pb2.DESCRIPTOR, flexibility_queries.Queries()),
+        *_service_routes(quota_pb2.DESCRIPTOR, quota_queries.Queries()),
         *_service_routes(ibc_pb2.DESCRIPTOR, ibc_queries.Queries()),
         *_service_routes(transfer_pb2.DESCRIPTOR, transfer_queries.Queries()),
         *_service_routes(energy_pb2.DESCRIPTOR, energy_queries.Queries()),

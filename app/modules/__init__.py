@@ -10,3 +10,6 @@ PREFIX_SETTLEMENT = b"\x05"
 PREFIX_REPUTATION = b"\x06"
 PREFIX_TRANSFER = b"\x07"  # ibc/apps/transfer: denom traces
 PREFIX_ENERGY = b"\x08"  # ibc/apps/energy: params, inter-microgrid trades, offers awaiting clearing
+PREFIX_DEMAND_RESPONSE = b"\x09"  # DSO demand-response events and opt-ins
+PREFIX_FLEXIBILITY = b"\x0a"  # DSO flexibility needs and offers
+PREFIX_QUOTA = b"\x0b"  # EV-charging quotas under a transformer's margin

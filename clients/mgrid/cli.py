@@ -17,6 +17,10 @@
           | energy offer CHANNEL --side sell|buy ... --from KEY (cmd_ibc.py)
     mgrid [global options] tx sign FILE --from KEY [--chain-id C --sequence N] [--base64]
           | broadcast FILE | wait HASH [--timeout S]         (cmd_txfile.py)
+    mgrid [global options] tx dr create-event | opt-in ... --from KEY  (cmd_dr.py)
+    mgrid [global options] tx flex post-need | offer ... --from KEY   (cmd_flex.py)
+    mgrid [global options] tx quota announce | demand | order ... --from KEY
+                                                              (cmd_quota.py)
     mgrid [global options] query bank balance ADDR [--denom D] | balances ADDR
           | total-supply | params
     mgrid [global options] query account ADDR
@@ -28,6 +32,7 @@
           | settlements | kpis ...                            (cmd_settlement.py)
     mgrid [global options] query reputation params | score | history | ranking ...
                                                               (cmd_settlement.py)
+    mgrid [global options] query dr | flex | quota ...     (cmd_dr.py, cmd_flex.py, cmd_quota.py)
     mgrid [global options] query ibc clients | client | consensus-state | connections
           | connection | channels | channel | packets ...    (cmd_ibc.py)
     mgrid [global options] query transfer denom-traces | denom-trace | escrow-address
@@ -35,6 +40,7 @@
     mgrid [global options] status
     mgrid completion bash|zsh
     mgrid [global options] market clear ... | audit --interval N [--height H]
+    mgrid quota allocate --capacity-margin W --demands FILE   (offline; cmd_quota.py)
     mgrid [global options] debug verify-proof ...
 
 Every tx command takes the tx flags shown for bank send, and every query
@@ -109,9 +115,12 @@ from app.modules.market import MECHANISMS
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from clients.mgrid import chain as chainmod
 from clients.mgrid import (
+    cmd_dr,
+    cmd_flex,
     cmd_ibc,
     cmd_keys,
     cmd_market,
+    cmd_quota,
     cmd_registry,
     cmd_settlement,
     cmd_txfile,
@@ -183,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_ibc.add_energy_tx_commands(
         group(tx, "energy", "energy offers to a neighbouring microgrid", "tx_command")
     )
+    cmd_dr.add_tx_commands(group(tx, "dr", "demand-response events and opt-ins", "tx_command"))
+    cmd_flex.add_tx_commands(group(tx, "flex", "the DSO's flexibility auction", "tx_command"))
+    cmd_quota.add_tx_commands(group(tx, "quota", "EV-charging quotas", "tx_command"))
     cmd_txfile.add_commands(tx)
 
     # query
@@ -212,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_settlement.add_reputation_query_commands(
         group(query, "reputation", "scores, history, ranking", "query_command")
     )
+    cmd_dr.add_query_commands(group(query, "dr", "demand-response events", "query_command"))
+    cmd_flex.add_query_commands(
+        group(query, "flex", "flexibility needs and offers", "query_command")
+    )
+    cmd_quota.add_query_commands(
+        group(query, "quota", "capacity margins, stations' quotas", "query_command")
+    )
 
     cmd_ibc.add_ibc_query_commands(
         group(query, "ibc", "clients, connections, channels, packets", "query_command")
@@ -226,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     leaf(commands, "status", cmd_status, "node, chain id, latest height, syncing, validators")
     p = leaf(commands, "completion", cmd_completion, "print a shell completion script")
     p.add_argument("shell", choices=COMPLETION_SHELLS)
+
+    # quota tools
+    cmd_quota.add_tool_commands(
+        group(commands, "quota", "EV-charging quota tools", "quota_command")
+    )
 
     # market tools
     market = group(commands, "market", "market tools", "market_command")

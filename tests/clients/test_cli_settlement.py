@@ -422,6 +422,7 @@ def test_shortfall_penalised_and_ranked_below(microgrid: Microgrid) -> None:
             "contracted_wh": 1000,
             "deviation_wh": -200,
             "suspended": False,
+            "source": "",
         }
     ]
     rows_text = w("query", "reputation", "history", alice).out.splitlines()

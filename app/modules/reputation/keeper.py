@@ -147,8 +147,8 @@ def _rank_key(score: int, address: bytes) -> bytes:
     return RANKING + (PPM - score).to_bytes(4, "big") + address
 
 
-def _history_key(address: bytes, interval: int) -> bytes:
-    return HISTORY + address + (_U64 - interval).to_bytes(8, "big")
+def _history_key(address: bytes, interval: int, source: str = "") -> bytes:
+    return HISTORY + address + (_U64 - interval).to_bytes(8, "big") + source.encode()
 
 
 def _store(
@@ -177,8 +177,13 @@ def record(
     contracted_wh: int,
     deviation_wh: int,
     current_interval: int,
+    source: str = "",
 ) -> tuple[int, int, int]:
     """Fold one settled interval into the participant's score.
+
+    ``source`` names what was judged when it is not the interval's market
+    settlement ("demand_response", "flexibility"): a participant may be
+    judged on several commitments of one interval, each its own history entry.
 
     Returns (accuracy, score before, score after). Suspends the participant
     when the new score is below the threshold.
@@ -200,7 +205,7 @@ def record(
         new.suspensions += 1
     _store(ctx.kv, address, old, new)
     ctx.kv.set(
-        _history_key(address, interval),
+        _history_key(address, interval, source),
         encode(
             reputation_pb2.HistoryEntry(
                 interval=interval,
@@ -210,6 +215,7 @@ def record(
                 contracted_wh=contracted_wh,
                 deviation_wh=deviation_wh,
                 suspended=suspended,
+                source=source,
             )
         ),
     )
@@ -221,6 +227,7 @@ def record(
         accuracy=accuracy,
         score_before=before,
         score_after=after,
+        source=source,
     )
     if suspended:
         ctx.emit(

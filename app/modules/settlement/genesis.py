@@ -2,7 +2,8 @@
 
     "settlement": {"params": {"window_seconds": 300, "shortfall_penalty": 50000,
                               "missing_reading_penalty": 100000,
-                              "penalty_account": "mg1...", "max_reading_wh": 1000000000}}
+                              "penalty_account": "mg1...", "max_reading_wh": 1000000000,
+                              "baseline_intervals": 4, "baseline_stride": 1}}
 
 Settlement is on whenever the market is; params not given take
 ``DEFAULT_PARAMS``, and the penalty pool defaults to the module account
@@ -27,6 +28,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "shortfall_penalty": 50_000,
     "missing_reading_penalty": 100_000,
     "max_reading_wh": 1_000_000_000,
+    "baseline_intervals": 4,
+    "baseline_stride": 1,
 }
 
 

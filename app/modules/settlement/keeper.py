@@ -98,6 +98,7 @@ WH_PER_KWH = 1000
 PPM = 1_000_000
 U64_MAX = 2**64 - 1
 MAX_READING_WH = 10**15
+MAX_BASELINE_INTERVALS = 96
 
 _PARAMS = PREFIX_SETTLEMENT + b"\x00"
 _TOTALS = PREFIX_SETTLEMENT + b"\x01"
@@ -122,6 +123,8 @@ class SettlementParams:
     missing_reading_penalty: int
     penalty_account: bytes
     max_reading_wh: int
+    baseline_intervals: int
+    baseline_stride: int
 
 
 def parse_params(proto: settlement_pb2.Params) -> SettlementParams:
@@ -129,6 +132,10 @@ def parse_params(proto: settlement_pb2.Params) -> SettlementParams:
         raise ErrInvalidParams("window_seconds: must be at least 1")
     if not 1 <= proto.max_reading_wh <= MAX_READING_WH:
         raise ErrInvalidParams(f"max_reading_wh: must be in 1..{MAX_READING_WH}")
+    if not 1 <= proto.baseline_intervals <= MAX_BASELINE_INTERVALS:
+        raise ErrInvalidParams(f"baseline_intervals: must be in 1..{MAX_BASELINE_INTERVALS}")
+    if proto.baseline_stride < 1:
+        raise ErrInvalidParams("baseline_stride: must be at least 1")
     try:
         account = crypto.decode_address(proto.penalty_account)
     except crypto.AddressError as exc:
@@ -139,6 +146,8 @@ def parse_params(proto: settlement_pb2.Params) -> SettlementParams:
         missing_reading_penalty=proto.missing_reading_penalty,
         penalty_account=account,
         max_reading_wh=proto.max_reading_wh,
+        baseline_intervals=proto.baseline_intervals,
+        baseline_stride=proto.baseline_stride,
     )
 
 
@@ -269,17 +278,20 @@ def note_cleared(kv: CacheKV, intervals: Iterable[int]) -> None:
         kv.set(_TO_SETTLE + u64(n), b"\x01")
 
 
-def end_block(ctx: Context) -> None:
-    """Settle every interval whose settlement window has ended, oldest first."""
+def end_block(ctx: Context) -> list[settlement_pb2.IntervalSettlement]:
+    """Settle every interval whose settlement window has ended, oldest first;
+    returns what was settled."""
     if not is_configured(ctx.kv):
-        return
+        return []
     t = ctx.time_ns // market.NS_PER_S
     due = [int.from_bytes(k[len(_TO_SETTLE) :], "big") for k, _ in ctx.kv.iterate(_TO_SETTLE)]
+    settled = []
     for n in due:
         if window_end(ctx.kv, n) > t:
             break
         ctx.kv.delete(_TO_SETTLE + u64(n))
-        settle_interval(ctx, n)
+        settled.append(settle_interval(ctx, n))
+    return settled
 
 
 @dataclass
@@ -354,6 +366,8 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
         )
         out.readings += len(positions[address].readings)
         out.missing_readings += row.missing_readings
+        out.imbalance_bought_wh += row.imbalance_bought_wh
+        out.imbalance_sold_wh += row.imbalance_sold_wh
         totals["cost"] += int(row.imbalance_cost)
         totals["revenue"] += int(row.imbalance_revenue)
         totals["penalties"] += int(row.penalty)
@@ -402,6 +416,8 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
         pcc_export_wh=k.pcc_export_wh,
         inter_import_wh=inter_import,
         inter_export_wh=inter_export,
+        imbalance_bought_wh=out.imbalance_bought_wh,
+        imbalance_sold_wh=out.imbalance_sold_wh,
         savings=k.savings,
     )
     return out

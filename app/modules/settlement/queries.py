@@ -7,7 +7,7 @@ from app.errors import ErrInvalidRequest, ErrNotFound
 from app.kv import KV
 from app.modules.common import page, parse_address
 from app.modules.market import keeper as market
-from app.modules.settlement import keeper
+from app.modules.settlement import delivery, keeper
 from app.pb.mgrid.settlement.v1 import settlement_pb2
 
 
@@ -83,3 +83,14 @@ class Queries:
         self, kv: KV, req: settlement_pb2.QueryKpisRequest
     ) -> settlement_pb2.QueryKpisResponse:
         return settlement_pb2.QueryKpisResponse(totals=keeper.get_totals(kv))
+
+    def Baseline(
+        self, kv: KV, req: settlement_pb2.QueryBaselineRequest
+    ) -> settlement_pb2.QueryBaselineResponse:
+        """The baseline settlement of a commitment for ``interval`` would use, from
+        the readings stored now (modules/settlement/delivery.py)."""
+        address = parse_address(req.participant, "participant")
+        found = delivery.baseline(kv, address, req.interval)
+        return settlement_pb2.QueryBaselineResponse(
+            baseline_wh=found.wh, samples=found.samples, intervals=list(found.intervals)
+        )

@@ -1,0 +1,1 @@
+"""Demand response: a grid-service module (issue 10). See keeper.py."""

@@ -1,0 +1,1 @@
+"""Flexibility: a grid-service module (issue 10). See keeper.py."""

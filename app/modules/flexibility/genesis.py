@@ -1,0 +1,11 @@
+"""STUB: the module's genesis section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.context import Context
+
+
+def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
+    return None

@@ -1,0 +1,1 @@
+"""Quota: a grid-service module (issue 10). See keeper.py."""

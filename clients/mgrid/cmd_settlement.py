@@ -13,6 +13,7 @@ section 2, steps 5 to 7).
           | settlements (--interval N | --participant ADDR|NAME [--interval N])
                 [--all | --limit N --page-key HEX]
           | kpis
+          | baseline ADDR|NAME --interval N
     query reputation params
           | score ADDR|NAME
           | history ADDR|NAME [--all | --limit N --page-key HEX]
@@ -45,7 +46,10 @@ Only public keys are read for them, so no passphrase is asked.
 
 Queries take ``--height H``. With ``--output json`` each prints the chain's
 response message (render.py); ``query settlement interval N`` adds
-``settlements``, every ParticipantSettlement of the interval (all pages). A
+``settlements``, every ParticipantSettlement of the interval (all pages).
+``query settlement baseline`` shows the baseline a demand-response or
+flexibility commitment for interval N would be measured against, from the
+readings stored at the height read (settlement/delivery.py). A
 list command with ``--all`` walks every page at one height and prints the
 whole list (``next_key`` empty). Text shows ratios (ppm on chain) as exact
 percentages, money in the chain's denom, energy in Wh in tables and in kWh
@@ -187,6 +191,10 @@ def add_query_commands(query: Any) -> None:
     )
     _add_list_flags(p)
     add_height(leaf(query, "kpis", cmd_kpis, "cumulative KPIs since genesis"))
+    p = leaf(query, "baseline", cmd_baseline, "a participant's baseline for an interval")
+    p.add_argument("participant", metavar="ADDR|NAME")
+    p.add_argument("--interval", required=True, type=uint_arg, metavar="N")
+    add_height(p)
 
 
 def add_reputation_query_commands(query: Any) -> None:
@@ -406,6 +414,26 @@ def cmd_kpis(s: Session) -> int:
     totals = s.chain.kpis(s.args.height)
     denom = s.chain.bank_params(s.args.height).denom
     s.emit({"totals": render.proto_json(totals)}, _totals_text(totals, denom))
+    return ExitCode.OK
+
+
+def cmd_baseline(s: Session) -> int:
+    a = s.args
+    participant = address_or_key(s, a.participant, "ADDR")
+    req = settlement_pb2.QueryBaselineRequest(participant=participant, interval=a.interval)
+    resp = s.chain.query(settlement_pb2.DESCRIPTOR, "Baseline", req, a.height)
+    compared = ", ".join(str(n) for n in resp.intervals) or "none"
+    text = "\n".join(
+        [
+            f"participant: {participant}",
+            f"interval: {a.interval}",
+            f"baseline_wh: {resp.baseline_wh}",
+            f"samples: {resp.samples} of {len(resp.intervals)} intervals had a reading"
+            + ("" if resp.samples else " (baseline 0)"),
+            f"compared intervals: {compared}",
+        ]
+    )
+    s.emit(render.proto_json(resp), text)
     return ExitCode.OK
 
 

@@ -29,6 +29,13 @@ The collateral, floor(C * q / 1000), was locked at commitment, so it always
 covers the penalty; what the penalty leaves returns to the participant.
 Reputation moves as for a market contract of C Wh with deviation shortfall
 (accuracy = credited / C), recorded under the commitment's source.
+
+One commitment per participant and interval, across modules: every
+commitment of p for n is measured against the same baseline, so a second one
+(another demand-response event, a flexibility offer) would be paid again for
+the same reduction. ``claim`` records which commitment holds p's interval n
+(key 0x05 0x30 | address(20) | interval(8) -> "source/id") and refuses
+another; ``release`` frees it (an offer not selected, a commitment settled).
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ from dataclasses import dataclass
 from app import crypto
 from app.coins import Coin
 from app.context import Context
-from app.kv import KV
+from app.errors import register
+from app.kv import KV, CacheKV
+from app.modules import PREFIX_SETTLEMENT
 from app.modules.bank import keeper as bank
 from app.modules.market import keeper as market
 from app.modules.registry import keeper as registry
@@ -46,7 +55,10 @@ from app.modules.reputation import keeper as reputation
 from app.modules.settlement import keeper
 from app.pb.mgrid.settlement.v1 import settlement_pb2
 
+ErrAlreadyCommitted = register("settlement", 13, "flexibility already committed for the interval")
+
 WH_PER_KWH = 1000
+_CLAIM = PREFIX_SETTLEMENT + b"\x30"
 
 
 def amount(wh: int, rate_per_kwh: int) -> int:
@@ -84,6 +96,26 @@ def baseline(kv: KV, address: bytes, n: int) -> Baseline:
     values = [v for m in intervals if (v := net_consumption(kv, address, m)) is not None]
     wh = sum(values) // len(values) if values else 0
     return Baseline(wh, len(values), tuple(intervals))
+
+
+def claim(kv: CacheKV, participant: bytes, n: int, source: str, ref: int) -> None:
+    """Record that ``source`` commitment ``ref`` holds p's flexibility in interval n.
+
+    Raises ErrAlreadyCommitted naming the commitment that already does.
+    """
+    key = _CLAIM + participant + n.to_bytes(8, "big")
+    held = kv.get(key)
+    if held is not None:
+        raise ErrAlreadyCommitted(
+            f"{crypto.encode_address(participant)} already committed its flexibility in "
+            f"interval {n} to {held.decode()}; one commitment per interval, since each is "
+            "measured against the same baseline"
+        )
+    kv.set(key, f"{source}/{ref}".encode())
+
+
+def release(kv: CacheKV, participant: bytes, n: int) -> None:
+    kv.delete(_CLAIM + participant + n.to_bytes(8, "big"))
 
 
 @dataclass(frozen=True, slots=True)

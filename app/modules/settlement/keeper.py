@@ -57,6 +57,8 @@ Keys (prefix 0x05):
     0x05 0x20 | interval(8)            -> IntervalSettlement
     0x05 0x21 | interval(8) | addr(20) -> ParticipantSettlement
     0x05 0x22 | addr(20) | ~interval(8) -> 0x01  a participant's settlements, newest first
+    0x05 0x30 | addr(20) | interval(8) -> "source/id"  the commitment holding p's flexibility
+                                          (delivery.claim: demand response, flexibility)
 """
 
 from __future__ import annotations

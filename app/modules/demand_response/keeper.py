@@ -223,19 +223,6 @@ def _entry(prefix: bytes, key: bytes) -> tuple[int, int]:
     return int.from_bytes(rest[:8], "big"), int.from_bytes(rest[8:16], "big")
 
 
-def bus_covers(network: registry_pb2.Network, event_bus: str, bus: str) -> bool:
-    """Whether ``bus`` is ``event_bus`` or below it (empty ``event_bus``: the whole microgrid)."""
-    if not event_bus:
-        return True
-    parents = {b.id: b.parent for b in network.buses}
-    seen = 0
-    while bus and seen <= len(parents):  # a validated tree: the walk ends at the root
-        if bus == event_bus:
-            return True
-        bus, seen = parents.get(bus, ""), seen + 1
-    return False
-
-
 # ---------------------------------------------------------------------------
 # Creating events and opting in
 
@@ -322,7 +309,7 @@ def create_event(ctx: Context, signer: bytes, msg: dr_pb2.MsgCreateEvent) -> dr_
     get_params(kv)
     registry.require_utility(kv, signer)
     market.check_interval_open(kv, msg.interval, _now(ctx))
-    if msg.bus and msg.bus not in {b.id for b in registry.get_network_proto(kv).buses}:
+    if msg.bus and not registry.has_bus(kv, msg.bus):
         raise ErrUnknownBus(f"bus {msg.bus!r} is not in the network")
     penalty_account = (
         crypto.decode_address(msg.penalty_account)
@@ -366,7 +353,7 @@ def opt_in(ctx: Context, signer: bytes, msg: dr_pb2.MsgOptIn) -> dr_pb2.OptIn:
         status = registry.status_name(participant.status)
         raise ErrNotApproved(f"{owner} is {status}; only approved participants opt in")
     reputation.require_not_suspended(kv, signer, market.current_interval(state, mparams, t))
-    if not bus_covers(registry.get_network_proto(kv), event.bus, participant.bus):
+    if not registry.bus_within(kv, participant.bus, event.bus):
         raise ErrOutsideBus(
             f"{owner} is on bus {participant.bus!r}, not on {event.bus!r} nor below it"
         )

@@ -206,10 +206,6 @@ def _pay(ctx: Context, to: bytes, amount: int) -> None:
         bank.send(ctx, ESCROW, to, [Coin(bank.get_params(ctx.kv).denom, amount)])
 
 
-def _parents(kv: KV) -> dict[str, str]:
-    return {bus.id: bus.parent for bus in registry.get_network_proto(kv).buses}
-
-
 def post_need(
     ctx: Context, signer: bytes, msg: flexibility_pb2.MsgPostNeed
 ) -> flexibility_pb2.Need:
@@ -218,7 +214,7 @@ def post_need(
     registry.require_utility(kv, signer)
     n = msg.interval
     market.check_interval_open(kv, n, _now(ctx))
-    if msg.bus and msg.bus not in _parents(kv):
+    if msg.bus and not registry.has_bus(kv, msg.bus):
         raise ErrUnknownBus(f"bus {msg.bus!r} is not in the network")
     if msg.penalty_account:
         penalty_account = parse_address(msg.penalty_account, "penalty_account")
@@ -291,7 +287,7 @@ def offer_flexibility(
     state = market.get_state(kv)
     params, _ = market.get_params(kv)
     reputation.require_not_suspended(kv, signer, market.current_interval(state, params, t))
-    if need.bus and not _below(_parents(kv), participant.bus, need.bus):
+    if not registry.bus_within(kv, participant.bus, need.bus):
         raise ErrOutsideBus(
             f"{provider} is on bus {participant.bus!r}, neither {need.bus!r} nor below it"
         )
@@ -322,15 +318,6 @@ def offer_flexibility(
         collateral=collateral,
     )
     return offer
-
-
-def _below(parents: dict[str, str], bus: str, ancestor: str) -> bool:
-    """Whether ``bus`` is ``ancestor`` or below it (the network is a validated tree)."""
-    while bus:
-        if bus == ancestor:
-            return True
-        bus = parents.get(bus, "")
-    return False
 
 
 # ---------------------------------------------------------------------------

@@ -243,20 +243,6 @@ def trades_of(kv: KV, margin_id: int) -> list[quota_pb2.QuotaTrade]:
     return [quota_pb2.QuotaTrade.FromString(v) for _, v in kv.iterate(TRADE + u64(margin_id))]
 
 
-def _under(network: registry_pb2.Network, bus: str, ancestor: str) -> bool:
-    """Whether ``bus`` is ``ancestor`` or lies below it (the network is a validated tree)."""
-    parents = {b.id: b.parent for b in network.buses}
-    seen = 0
-    while bus:
-        if bus == ancestor:
-            return True
-        bus = parents.get(bus, "")
-        seen += 1
-        if seen > len(parents):  # never in a tree; refuse rather than loop
-            return False
-    return False
-
-
 # ---------------------------------------------------------------------------
 # Messages
 
@@ -269,7 +255,7 @@ def announce_margin(
     params, _ = market.get_params(kv)
     state = market.get_state(kv)
     t = _now(ctx)
-    if not any(b.id == msg.bus for b in registry.get_network_proto(kv).buses):
+    if not registry.has_bus(kv, msg.bus):
         raise ErrUnknownBus(f"the network has no bus {msg.bus!r}")
     n = msg.interval
     market.check_interval_open(kv, n, t)
@@ -347,7 +333,7 @@ def submit_demand(ctx: Context, signer: bytes, msg: quota_pb2.MsgSubmitDemand) -
     params, _ = market.get_params(kv)
     state = market.get_state(kv)
     reputation.require_not_suspended(kv, signer, market.current_interval(state, params, t))
-    if not _under(registry.get_network_proto(kv), participant.bus, margin.bus):
+    if not registry.bus_within(kv, participant.bus, margin.bus):
         raise ErrNotUnderBus(
             f"{address} is on bus {participant.bus}, not on {margin.bus} or a bus below it"
         )

@@ -236,6 +236,25 @@ def get_network(kv: KV) -> Network:
     return network
 
 
+def has_bus(kv: KV, bus: str) -> bool:
+    return any(b.id == bus for b in get_network_proto(kv).buses)
+
+
+def bus_within(kv: KV, bus: str, area: str) -> bool:
+    """Whether ``bus`` is ``area`` or below it; an empty ``area`` is the whole
+    microgrid. Grid services name such an area (a bus and everything it feeds)."""
+    if not area:
+        return True
+    parents = {b.id: b.parent for b in get_network_proto(kv).buses}
+    for _ in range(len(parents) + 1):  # a validated tree: the walk ends at the root
+        if bus == area:
+            return True
+        if not bus:
+            return False
+        bus = parents.get(bus, "")
+    return False
+
+
 def set_network(kv: CacheKV, proto: registry_pb2.Network) -> None:
     """Store the network after checking it: a valid tree with indexable bus ids.
 

@@ -153,6 +153,22 @@ def _with(hint: str) -> Explainer:
     return lambda log: f"{log}; {hint}"
 
 
+_PARTICIPANT_FIRST = _with(
+    "apply first (mgrid tx registry apply) and wait for the utility cell's approval"
+)
+_APPROVAL_FIRST = _with(
+    "the utility cell must approve the application first "
+    "(`mgrid query registry participant ADDR` shows the status)"
+)
+_AREA = _with(
+    "only participants on the named bus or below it take part; "
+    "`mgrid query registry network` shows the buses"
+)
+_QUOTA_TIMES = _with(
+    "demands close at allocation_time, quota orders run from it to trading_close_time: "
+    "`mgrid query quota margin ID` shows both"
+)
+
 EXPLAINERS: dict[tuple[str, int], Explainer] = {
     # envelope (app/errors.py, checked by the ante handler in app/chain.py)
     ("tx", 2): _with("the node could not decode the transaction: was the file edited?"),
@@ -225,6 +241,50 @@ EXPLAINERS: dict[tuple[str, int], Explainer] = {
     ("settlement", 9): _with("each meter reports an interval once"),
     ("settlement", 10): _meter_sequence,
     ("settlement", 12): _with("sign the reading with this chain's --chain-id"),
+    ("settlement", 13): _with(
+        "one commitment per interval across demand response and flexibility: "
+        "`mgrid query dr opt-ins ADDR` and `mgrid query flex offers ADDR` show it"
+    ),
+    # grid services (docs/grid-services.md)
+    ("demand_response", 6): lambda log: _funds(
+        log, "insufficient funds to lock", "an event locks its rewards, an opt-in its collateral"
+    ),
+    ("demand_response", 7): _with("`mgrid query dr events` lists the events"),
+    ("demand_response", 8): _with(
+        "opt-ins close at the event's gate; `mgrid query dr events` lists open ones"
+    ),
+    ("demand_response", 9): _PARTICIPANT_FIRST,
+    ("demand_response", 10): _APPROVAL_FIRST,
+    ("demand_response", 11): _AREA,
+    ("demand_response", 14): _with("`mgrid query dr event ID` shows what is committed so far"),
+    ("flexibility", 5): _with("`mgrid query flex needs` lists the needs"),
+    ("flexibility", 6): _with(
+        "offers close at the need's gate; `mgrid query flex needs` lists open ones"
+    ),
+    ("flexibility", 7): _with("offer at or below the need's max_price_per_kwh"),
+    ("flexibility", 8): _PARTICIPANT_FIRST,
+    ("flexibility", 9): _APPROVAL_FIRST,
+    ("flexibility", 10): _AREA,
+    ("flexibility", 12): lambda log: _funds(
+        log,
+        "insufficient funds to lock",
+        "a need locks quantity x max price, an offer its collateral",
+    ),
+    ("quota", 2): _with("`mgrid query quota margins` lists the margins"),
+    ("quota", 6): _QUOTA_TIMES,
+    ("quota", 7): _QUOTA_TIMES,
+    ("quota", 8): _PARTICIPANT_FIRST,
+    ("quota", 9): _APPROVAL_FIRST,
+    ("quota", 10): _AREA,
+    ("quota", 13): _with("submit a demand before the allocation: mgrid tx quota demand ID"),
+    ("quota", 17): _with(
+        "a station sells only its initial quota not already offered: "
+        "`mgrid query quota station ID ADDR`"
+    ),
+    ("quota", 18): lambda log: _funds(
+        log, "insufficient funds to lock", "a buy locks quantity x price"
+    ),
+    ("quota", 19): _QUOTA_TIMES,
     # reputation
     ("reputation", 3): _with("`mgrid query reputation score ADDR` shows the suspension"),
     # ibc core (ibc/errors.py): mostly what a relayer meets; a wallet user meets

@@ -671,6 +671,13 @@ def test_tx_wait_reads_blocks_when_the_index_does_not_help(cli: CLI, tx_error: s
         ("market", 4, "participant not approved: mg1abc is pending", "must approve"),
         ("settlement", 10, "meter sequence not increasing: meter ab sequence 3 is not above 5",
          "--meter-sequence 6"),
+        ("settlement", 13, "flexibility already committed for the interval: mg1abc already "
+         "committed its flexibility in interval 7 to flexibility/2", "mgrid query flex offers"),
+        ("flexibility", 12, "insufficient funds: collateral of 30ugrid needed: "
+         "mg1abc has 10ugrid, needs 30ugrid", "balance 10ugrid, needed 30ugrid"),
+        ("quota", 7, "wrong phase: margin 1 allocated its quotas at 100", "allocation_time"),
+        ("demand_response", 11, "participant outside the event's bus: mg1abc is on bus 'f2'",
+         "`mgrid query registry network`"),
     ],
 )  # fmt: skip
 def test_error_explanations(codespace: str, code: int, log: str, expected: str) -> None:

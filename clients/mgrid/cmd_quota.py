@@ -15,10 +15,12 @@ the rules are in app/modules/quota/keeper.py).
 
 Units: power in whole W (``7400``, ``7400W``, ``7.4kW``: an exact decimal, a
 fraction of a W is refused), quota prices per kW in the denom's smallest
-unit, the penalty per kWh of load above the final quota. ``--interval next``
-is the earliest interval still taking orders (the market's Schedule query);
-quota trading closes at that interval's gate closure and starts
-``--trading-seconds`` before it, when the quotas are allocated.
+unit, the penalty per kWh of load above the final quota. Quota trading
+closes at the interval's gate closure and starts ``--trading-seconds``
+before it, when the quotas are allocated; ``--interval next`` is the
+earliest interval whose allocation time is still ahead, with at least
+``NEXT_SLACK_S`` seconds for stations to send their demands (the market's
+Schedule and Interval queries).
 ``--penalty-account`` defaults to the settlement module's penalty pool.
 
 ``announce`` reports the new margin's id (``margin_id``) and ``order`` the
@@ -161,7 +163,7 @@ def add_tx_commands(tx: Any) -> None:
         required=True,
         type=interval_arg,
         metavar="N|next",
-        help="the delivery interval; next: the earliest still taking orders",
+        help="the delivery interval; next: the earliest whose allocation is >= 10 s away",
     )
     p.add_argument(
         "--margin", required=True, type=power_arg, metavar="W", help="7400, 7400W or 7.4kW"
@@ -249,9 +251,23 @@ def _event_id(
     return {name: None}, []
 
 
+NEXT_SLACK_S = 10
+
+
+def next_interval(s: Session, trading_seconds: int) -> int:
+    """The earliest interval whose allocation time (its gate closure minus
+    ``trading_seconds``) is at least NEXT_SLACK_S after the last block."""
+    schedule = s.chain.schedule()
+    first = int(schedule.first_open)
+    gate = int(s.chain.interval(first).gate_closure_time)
+    length = int(schedule.interval_seconds)
+    late = int(schedule.block_time) + NEXT_SLACK_S - (gate - trading_seconds)
+    return first + max(0, -(-late // length))
+
+
 def cmd_announce(s: Session) -> int:
     a = s.args
-    interval = int(s.chain.schedule().first_open) if a.interval == "next" else int(a.interval)
+    interval = next_interval(s, a.trading_seconds) if a.interval == "next" else int(a.interval)
     account = (
         address_or_key(s, a.penalty_account, "--penalty-account")
         if a.penalty_account is not None

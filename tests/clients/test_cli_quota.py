@@ -308,3 +308,20 @@ def test_query_errors(microgrid: Microgrid) -> None:
     assert r.code == ExitCode.KEYRING
     r = w("query", "quota", "margins", "--all", "--page-key", "ab")
     assert r.code == ExitCode.USAGE and "drop --page-key" in r.err
+
+
+@pytest.mark.parametrize("trading_seconds", [1, 50, 130])
+def test_next_leaves_stations_time_to_ask(microgrid: Microgrid, trading_seconds: int) -> None:
+    """``--interval next`` skips intervals whose allocation would come within 10 s,
+    and takes the earliest after them."""
+    w = microgrid.wallet
+    sched = _json(w, "query", "market", "schedule")
+    out = _json(w, "tx", "quota", "announce", "--bus", "pcc", "--interval", "next",
+                "--margin", "1kW", "--trading-seconds", str(trading_seconds),
+                "--from", "utility")  # fmt: skip
+    n, allocation = out["interval"], out["allocation_time"]
+    assert n >= sched["first_open"]
+    assert allocation >= sched["block_time"] + 10
+    assert n == sched["first_open"] or allocation - sched["interval_seconds"] < (
+        sched["block_time"] + 10
+    )

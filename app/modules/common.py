@@ -100,6 +100,39 @@ def format_fraction(value: Fraction) -> str:
     )
 
 
+def take_counter(kv: CacheKV, key: bytes) -> int:
+    """The next number of the counter stored under ``key`` (decimal, from 1); advances it.
+
+    Identifiers of a module's records come from such counters in state
+    (DESIGN.md section 4), so every validator numbers them alike.
+    """
+    raw = kv.get(key)
+    n = int(raw) if raw is not None else 1
+    kv.set(key, str(n + 1).encode())
+    return n
+
+
+def due_entries(kv: KV, prefix: bytes, is_due: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """(value, id) of the index ``prefix | value(8) | id(8)``, in key order, up to the
+    first entry whose value ``is_due`` refuses.
+
+    A module's to-do lists (things due at an interval's gate, at a time, after a
+    settlement window) are such indexes: an end-of-block walk over them stops at
+    once when nothing is due. ``is_due`` is asked once per distinct value.
+    """
+    out: list[tuple[int, int]] = []
+    checked: dict[int, bool] = {}
+    start = len(prefix)
+    for key, _ in kv.iterate(prefix):
+        value = int.from_bytes(key[start : start + 8], "big")
+        if value not in checked:
+            checked[value] = is_due(value)
+        if not checked[value]:
+            break
+        out.append((value, int.from_bytes(key[start + 8 : start + 16], "big")))
+    return out
+
+
 def encode(message: Message) -> bytes:
     """A message's bytes for the store: deterministic serialisation."""
     return message.SerializeToString(deterministic=True)

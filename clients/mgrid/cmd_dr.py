@@ -50,13 +50,14 @@ from clients.mgrid.session import (
     add_page_flags,
     add_tx_flags,
     energy_arg,
+    interval_arg,
     leaf,
+    open_interval,
     parse_hex,
     sign_and_broadcast,
     uint_arg,
 )
 
-NEXT = "next"
 EVENT_HEADERS = (
     "id",
     "interval",
@@ -91,11 +92,6 @@ MY_OPT_IN_HEADERS = (
     "reward",
     "penalty",
 )
-
-
-def interval_arg(text: str) -> int | str:
-    """An interval number, or ``next`` (resolved with the Schedule query)."""
-    return NEXT if text == NEXT else uint_arg(text)
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -167,7 +163,7 @@ def cmd_create_event(s: Session) -> int:
     penalty_account = (
         address_or_key(s, a.penalty_account, "--penalty-account") if a.penalty_account else ""
     )
-    interval = int(s.chain.schedule().first_open) if a.interval == NEXT else int(a.interval)
+    interval = open_interval(s, a.interval)
     msg = tx_pb2.Msg(
         create_dr_event=dr_pb2.MsgCreateEvent(
             interval=interval,

@@ -46,13 +46,14 @@ from clients.mgrid.session import (
     add_page_flags,
     add_tx_flags,
     energy_arg,
+    interval_arg,
     leaf,
+    open_interval,
     parse_hex,
     sign_and_broadcast,
     uint_arg,
 )
 
-NEXT = "next"
 NEED_HEADERS = (
     "id",
     "interval",
@@ -81,11 +82,6 @@ OFFER_HEADERS = (
     "reward",
     "penalty",
 )
-
-
-def interval_arg(text: str) -> int | str:
-    """An interval number, or ``next`` (resolved with the Schedule query)."""
-    return NEXT if text == NEXT else uint_arg(text)
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -171,7 +167,7 @@ def _id_report(event_type: str, attribute: str, key: str, label: str) -> Any:
 
 def cmd_post_need(s: Session) -> int:
     a = s.args
-    interval = int(s.chain.schedule().first_open) if a.interval == NEXT else int(a.interval)
+    interval = open_interval(s, a.interval)
     penalty_account = (
         address_or_key(s, a.penalty_account, "--penalty-account")
         if a.penalty_account is not None

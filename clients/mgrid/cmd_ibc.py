@@ -71,12 +71,14 @@ from clients.mgrid import render
 from clients.mgrid import tx as txmod
 from clients.mgrid.chain import NS_PER_S, ChainClient, ChainError, TxResult, block_time_ns
 from clients.mgrid.session import (
+    NEXT,
     ExitCode,
     Session,
     UsageError,
     add_height,
     add_tx_flags,
     energy_arg,
+    interval_arg,
     leaf,
     sign_and_broadcast,
     uint_arg,
@@ -86,7 +88,6 @@ TRANSFER_PORT = "transfer"
 ENERGY_PORT = "energy"
 DEFAULT_TIMEOUT_SECONDS = 600
 DEFAULT_LEAD_SECONDS = 10
-NEXT = "next"
 # How many intervals past the first open one ``--interval next`` looks at.
 MAX_LOOKAHEAD = 16
 SIDES = {"buy": market_pb2.SIDE_BUY, "sell": market_pb2.SIDE_SELL}
@@ -129,11 +130,6 @@ TRADE_HEADERS = (
 
 
 # -- parser ---------------------------------------------------------------------------------
-
-
-def interval_arg(text: str) -> int | str:
-    """A counterparty interval number, or ``next``."""
-    return NEXT if text == NEXT else uint_arg(text)
 
 
 def add_ibc_tx_commands(tx: Any) -> None:

@@ -56,7 +56,9 @@ from clients.mgrid.session import (
     add_page_flags,
     add_tx_flags,
     energy_arg,
+    interval_arg,
     leaf,
+    open_interval,
     parse_address,
     parse_hex,
     read_json_file,
@@ -96,11 +98,6 @@ PARAMS_ABSENT = {"min_price": "(feed-in tariff)", "max_price": "(retail tariff)"
 
 
 # -- argument types -------------------------------------------------------------------------
-
-
-def interval_arg(text: str) -> int | str:
-    """An interval number, or ``next`` (resolved with the Schedule query)."""
-    return "next" if text == "next" else uint_arg(text)
 
 
 def fraction_arg(text: str) -> str:
@@ -244,13 +241,6 @@ def add_audit_command(market: Any) -> None:
 # -- transactions ---------------------------------------------------------------------------
 
 
-def _interval(s: Session, value: int | str) -> int:
-    if value == "next":
-        return int(s.chain.schedule().first_open)
-    assert isinstance(value, int)
-    return value
-
-
 def _event_int(r: TxResult, event_type: str, key: str) -> int | str | None:
     values = r.attribute(event_type, key)
     if not values:
@@ -261,7 +251,7 @@ def _event_int(r: TxResult, event_type: str, key: str) -> int | str | None:
 def cmd_place_order(s: Session) -> int:
     a = s.args
     msg = txmod.msg_place_order(
-        SIDES[a.side], _interval(s, a.interval), a.quantity, a.price, a.grid_fill
+        SIDES[a.side], open_interval(s, a.interval), a.quantity, a.price, a.grid_fill
     )
 
     def report(r: TxResult) -> tuple[dict[str, Any], list[str]]:
@@ -343,7 +333,7 @@ def _changes_text(changes: dict[str, dict[str, Any]]) -> list[str]:
 
 def cmd_publish_forecast(s: Session) -> int:
     a = s.args
-    msg = txmod.msg_publish_forecast(_interval(s, a.interval), a.generation_wh, a.demand_wh)
+    msg = txmod.msg_publish_forecast(open_interval(s, a.interval), a.generation_wh, a.demand_wh)
     return sign_and_broadcast(s, a.from_key, [msg])
 
 

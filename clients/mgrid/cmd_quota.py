@@ -52,12 +52,14 @@ from clients.mgrid import tx as txmod
 from clients.mgrid.chain import TxResult, pages
 from clients.mgrid.cmd_settlement import address_or_key
 from clients.mgrid.session import (
+    NEXT,
     ExitCode,
     Session,
     UsageError,
     add_height,
     add_page_flags,
     add_tx_flags,
+    interval_arg,
     leaf,
     parse_hex,
     sign_and_broadcast,
@@ -144,11 +146,6 @@ def power_arg(text: str) -> int:
         return _power(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def interval_arg(text: str) -> int | str:
-    """An interval number, or ``next`` (resolved with the Schedule query)."""
-    return "next" if text == "next" else uint_arg(text)
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -267,7 +264,7 @@ def next_interval(s: Session, trading_seconds: int) -> int:
 
 def cmd_announce(s: Session) -> int:
     a = s.args
-    interval = next_interval(s, a.trading_seconds) if a.interval == "next" else int(a.interval)
+    interval = next_interval(s, a.trading_seconds) if a.interval == NEXT else int(a.interval)
     account = (
         address_or_key(s, a.penalty_account, "--penalty-account")
         if a.penalty_account is not None

@@ -203,13 +203,8 @@ EXPLAINERS: dict[tuple[str, int], Explainer] = {
     ("registry", 8): _with("`mgrid query registry meter PUBKEY` shows whose meter it is"),
     ("registry", 9): _with("`mgrid query registry meters ADDR` lists a participant's meters"),
     # market
-    ("market", 3): _with(
-        "apply first (mgrid tx registry apply) and wait for the utility cell's approval"
-    ),
-    ("market", 4): _with(
-        "the utility cell must approve the application first "
-        "(`mgrid query registry participant ADDR` shows the status)"
-    ),
+    ("market", 3): _PARTICIPANT_FIRST,
+    ("market", 4): _APPROVAL_FIRST,
     ("market", 5): _closed,
     ("market", 6): _with("see max_intervals_ahead in `mgrid query market params`"),
     ("market", 7): _with("order sizes are bounded by min_order_wh and max_order_wh"),

@@ -87,6 +87,20 @@ class Env:
 # -- argument types and flags -------------------------------------------------------------------
 
 
+NEXT = "next"
+
+
+def interval_arg(text: str) -> int | str:
+    """argparse type: a delivery interval number, or ``next`` (see ``open_interval``)."""
+    return NEXT if text == NEXT else uint_arg(text)
+
+
+def open_interval(s: Session, value: int | str) -> int:
+    """``--interval`` as given, ``next`` being the earliest interval still taking
+    orders (the market's Schedule query: ``first_open``)."""
+    return int(s.chain.schedule().first_open) if value == NEXT else int(value)
+
+
 def uint_arg(text: str) -> int:
     """argparse type: a whole number in 0..2^64-1."""
     try:

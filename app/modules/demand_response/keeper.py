@@ -76,7 +76,7 @@ from app.errors import ABCIError, register
 from app.kv import KV, CacheKV
 from app.modules import PREFIX_DEMAND_RESPONSE
 from app.modules.bank import keeper as bank
-from app.modules.common import ParamsRecord, encode
+from app.modules.common import ParamsRecord, due_entries, encode, take_counter
 from app.modules.market import keeper as market
 from app.modules.registry import keeper as registry
 from app.modules.reputation import keeper as reputation
@@ -210,19 +210,6 @@ def opt_ins_of_event(kv: KV, event_id: int) -> Iterator[dr_pb2.OptIn]:
         yield dr_pb2.OptIn.FromString(raw)
 
 
-def _next_id(kv: CacheKV) -> int:
-    raw = kv.get(_NEXT_ID)
-    n = int(raw) if raw is not None else 1
-    kv.set(_NEXT_ID, str(n + 1).encode())
-    return n
-
-
-def _entry(prefix: bytes, key: bytes) -> tuple[int, int]:
-    """(interval, id) of an index key under ``prefix``."""
-    rest = key[len(prefix) :]
-    return int.from_bytes(rest[:8], "big"), int.from_bytes(rest[8:16], "big")
-
-
 # ---------------------------------------------------------------------------
 # Creating events and opting in
 
@@ -266,7 +253,7 @@ def _store_event(ctx: Context, spec: EventSpec) -> dr_pb2.Event:
     _lock(ctx, spec.funder, reserve, "reserve")
     kv = ctx.kv
     event = dr_pb2.Event(
-        id=_next_id(kv),
+        id=take_counter(kv, _NEXT_ID),
         interval=spec.interval,
         bus=spec.bus,
         requested_wh=spec.requested_wh,
@@ -412,17 +399,12 @@ def end_block(ctx: Context, settled: list[settlement_pb2.IntervalSettlement] | N
 
 def _close_due(ctx: Context) -> None:
     kv = ctx.kv
-    first: int | None = None
-    due: list[tuple[int, int]] = []
-    for key, _ in kv.iterate(_OPEN):
-        n, event_id = _entry(_OPEN, key)
-        if first is None:
-            state = market.get_state(kv)
-            mparams, _ = market.get_params(kv)
-            first = market.first_open(state, mparams, _now(ctx))
-        if n >= first:
-            break
-        due.append((n, event_id))
+
+    def gate_closed(n: int) -> bool:  # asked only when an event is open
+        mparams, _ = market.get_params(kv)
+        return n < market.first_open(market.get_state(kv), mparams, _now(ctx))
+
+    due = due_entries(kv, _OPEN, gate_closed)
     for n, event_id in due:
         event = get_event(kv, event_id)
         assert event is not None and event.status == OPEN, f"open index names event {event_id}"
@@ -443,15 +425,7 @@ def _close_due(ctx: Context) -> None:
 def _settle_due(ctx: Context) -> None:
     kv = ctx.kv
     t = _now(ctx)
-    due: list[tuple[int, int]] = []
-    window_ends: dict[int, int] = {}
-    for key, _ in kv.iterate(_CLOSED):
-        n, event_id = _entry(_CLOSED, key)
-        if n not in window_ends:
-            window_ends[n] = settlement.window_end(kv, n)
-        if window_ends[n] > t:
-            break
-        due.append((n, event_id))
+    due = due_entries(kv, _CLOSED, lambda n: settlement.window_end(kv, n) <= t)
     for n, event_id in due:
         kv.delete(_CLOSED + u64(n) + u64(event_id))
         settle_event(ctx, event_id)

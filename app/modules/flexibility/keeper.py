@@ -78,7 +78,7 @@ Integers in keys are big-endian, so key order is numeric order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from app import crypto
 from app.coins import Coin
@@ -87,7 +87,7 @@ from app.errors import register
 from app.kv import KV, CacheKV
 from app.modules import PREFIX_FLEXIBILITY
 from app.modules.bank import keeper as bank
-from app.modules.common import encode, parse_address
+from app.modules.common import due_entries, encode, parse_address, take_counter
 from app.modules.flexibility import selection
 from app.modules.market import keeper as market
 from app.modules.registry import keeper as registry
@@ -136,13 +136,6 @@ U64_MAX = 2**64 - 1
 
 def _now(ctx: Context) -> int:
     return ctx.time_ns // market.NS_PER_S
-
-
-def _next_id(kv: CacheKV, key: bytes) -> int:
-    raw = kv.get(key)
-    n = int(raw) if raw is not None else 1
-    kv.set(key, str(n + 1).encode())
-    return n
 
 
 def _id_of(key: bytes) -> int:
@@ -223,7 +216,7 @@ def post_need(
     reserve = delivery.amount(msg.quantity_wh, msg.max_price_per_kwh)
     _lock(ctx, signer, reserve, "reserve")
     need = flexibility_pb2.Need(
-        id=_next_id(kv, _NEXT_NEED),
+        id=take_counter(kv, _NEXT_NEED),
         interval=n,
         bus=msg.bus,
         quantity_wh=msg.quantity_wh,
@@ -294,7 +287,7 @@ def offer_flexibility(
     collateral = delivery.amount(msg.quantity_wh, need.penalty_per_kwh)
     _lock(ctx, signer, collateral, "collateral")
     offer = flexibility_pb2.Offer(
-        id=_next_id(kv, _NEXT_OFFER),
+        id=take_counter(kv, _NEXT_OFFER),
         need_id=need.id,
         provider=provider,
         quantity_wh=msg.quantity_wh,
@@ -330,28 +323,14 @@ def end_block(ctx: Context) -> None:
     if not market.is_configured(kv):
         return
     t = _now(ctx)
-    due = _due(kv, _TO_AWARD, lambda n: _gate_closure(kv, n) <= t)
+    due = due_entries(kv, _TO_AWARD, lambda n: _gate_closure(kv, n) <= t)
     for n, need_id in due:
         kv.delete(_TO_AWARD + u64(n) + u64(need_id))
         _award(ctx, _need(kv, need_id))
-    due = _due(kv, _TO_SETTLE, lambda n: settlement.window_end(kv, n) <= t)
+    due = due_entries(kv, _TO_SETTLE, lambda n: settlement.window_end(kv, n) <= t)
     for n, need_id in due:
         kv.delete(_TO_SETTLE + u64(n) + u64(need_id))
         _settle(ctx, _need(kv, need_id))
-
-
-def _due(kv: KV, prefix: bytes, is_due: Callable[[int], bool]) -> list[tuple[int, int]]:
-    """(interval, need id) entries of an index, in order, up to the first not yet due."""
-    out: list[tuple[int, int]] = []
-    checked: dict[int, bool] = {}
-    for key, _ in kv.iterate(prefix):
-        n = _interval_of(key, prefix)
-        if n not in checked:
-            checked[n] = is_due(n)
-        if not checked[n]:
-            break
-        out.append((n, _id_of(key)))
-    return out
 
 
 def _gate_closure(kv: KV, n: int) -> int:

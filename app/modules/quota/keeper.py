@@ -91,7 +91,7 @@ quota_clear, quota_penalty (per station over its quota), quota_settle.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from app import crypto
 from app.coins import Coin
@@ -100,12 +100,13 @@ from app.errors import register
 from app.kv import KV, CacheKV
 from app.modules import PREFIX_QUOTA
 from app.modules.bank import keeper as bank
-from app.modules.common import encode
+from app.modules.common import due_entries, encode, take_counter
 from app.modules.market import clearing
 from app.modules.market import keeper as market
 from app.modules.quota.allocation import allocate, format_beta
 from app.modules.registry import keeper as registry
 from app.modules.reputation import keeper as reputation
+from app.modules.settlement import delivery
 from app.modules.settlement import keeper as settlement
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.quota.v1 import quota_pb2
@@ -174,13 +175,6 @@ def _busref(bus: str) -> bytes:
 
 def status_name(status: int) -> str:
     return quota_pb2.MarginStatus.Name(status).removeprefix("MARGIN_STATUS_").lower()  # type: ignore[arg-type]
-
-
-def _take_id(kv: CacheKV, key: bytes) -> int:
-    raw = kv.get(key)
-    n = int(raw) if raw is not None else 1
-    kv.set(key, str(n + 1).encode())
-    return n
 
 
 # ---------------------------------------------------------------------------
@@ -277,7 +271,7 @@ def announce_margin(
         else settlement.get_params(kv).penalty_account
     )
     margin = quota_pb2.Margin(
-        id=_take_id(kv, _NEXT_MARGIN),
+        id=take_counter(kv, _NEXT_MARGIN),
         bus=msg.bus,
         interval=n,
         margin_w=msg.margin_w,
@@ -396,7 +390,7 @@ def place_quota_order(
                     f"a buy of {q} W at {price} per kW locks {escrow}{denom}: {err.detail}"
                 ) from None
     order = quota_pb2.QuotaOrder(
-        id=_take_id(kv, _NEXT_ORDER),
+        id=take_counter(kv, _NEXT_ORDER),
         margin_id=margin.id,
         station=address,
         side=msg.side,
@@ -427,18 +421,6 @@ def place_quota_order(
 # The phases, in FinalizeBlock
 
 
-def _due(kv: KV, prefix: bytes, is_due: Callable[[int], bool]) -> list[tuple[int, int]]:
-    """(key value, margin id) of ``prefix``'s entries from the start, up to the first
-    one ``is_due(value)`` refuses."""
-    out = []
-    for key, _ in kv.iterate(prefix):
-        value = int.from_bytes(key[len(prefix) : len(prefix) + 8], "big")
-        if not is_due(value):
-            break
-        out.append((value, int.from_bytes(key[len(prefix) + 8 :], "big")))
-    return out
-
-
 def end_block(ctx: Context) -> None:
     """Allocate, clear and settle every margin whose time has come, in that order
     (a long gap between blocks may take one margin through all three)."""
@@ -446,13 +428,13 @@ def end_block(ctx: Context) -> None:
     if not market.is_configured(kv):
         return
     t = _now(ctx)
-    for when, margin_id in _due(kv, _TO_ALLOCATE, lambda v: v <= t):
+    for when, margin_id in due_entries(kv, _TO_ALLOCATE, lambda v: v <= t):
         kv.delete(_TO_ALLOCATE + u64(when) + u64(margin_id))
         _allocate(ctx, _margin(kv, margin_id))
-    for when, margin_id in _due(kv, _TO_CLEAR, lambda v: v <= t):
+    for when, margin_id in due_entries(kv, _TO_CLEAR, lambda v: v <= t):
         kv.delete(_TO_CLEAR + u64(when) + u64(margin_id))
         _clear(ctx, _margin(kv, margin_id))
-    for n, margin_id in _due(kv, _TO_SETTLE, lambda v: settlement.window_end(kv, v) <= t):
+    for n, margin_id in due_entries(kv, _TO_SETTLE, lambda v: settlement.window_end(kv, v) <= t):
         kv.delete(_TO_SETTLE + u64(n) + u64(margin_id))
         _settle(ctx, _margin(kv, margin_id))
 
@@ -584,17 +566,6 @@ def interval_seconds(kv: KV, n: int) -> int:
     return record.end_time - record.start_time
 
 
-def _load(kv: KV, address: bytes, n: int) -> int | None:
-    """What the station's meters imported in interval n; None when none reported."""
-    total, seen = 0, False
-    for meter in registry.meters_of(kv, address):
-        reading = settlement.get_reading(kv, n, meter.pub_key)
-        if reading is not None:
-            total += reading.imported_wh
-            seen = True
-    return total if seen else None
-
-
 def _settle(ctx: Context, margin: quota_pb2.Margin) -> None:
     kv = ctx.kv
     n = margin.interval
@@ -604,7 +575,8 @@ def _settle(ctx: Context, margin: quota_pb2.Margin) -> None:
     over_total = penalties = unrecovered = 0
     for st in stations_of(kv, margin.id):
         address = crypto.decode_address(st.station)
-        metered = _load(kv, address, n)
+        found = delivery.metered(kv, address, n)  # imported is the station's load
+        metered = found[0] if found is not None else None
         st.missing_reading = metered is None
         st.metered_wh = metered or 0
         load = st.demand_w * length // SECONDS_PER_HOUR if metered is None else metered

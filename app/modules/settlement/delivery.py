@@ -66,15 +66,24 @@ def amount(wh: int, rate_per_kwh: int) -> int:
     return wh * rate_per_kwh // WH_PER_KWH
 
 
-def net_consumption(kv: KV, address: bytes, n: int) -> int | None:
-    """p's metered imported - exported in interval n; None without any reading."""
-    total, seen = 0, False
+def metered(kv: KV, address: bytes, n: int) -> tuple[int, int] | None:
+    """(imported_wh, exported_wh) over p's meters in interval n, as reported;
+    None when none of them reported n."""
+    imported = exported = 0
+    seen = False
     for meter in registry.meters_of(kv, address):
         reading = keeper.get_reading(kv, n, meter.pub_key)
         if reading is not None:
-            total += reading.imported_wh - reading.exported_wh
+            imported += reading.imported_wh
+            exported += reading.exported_wh
             seen = True
-    return total if seen else None
+    return (imported, exported) if seen else None
+
+
+def net_consumption(kv: KV, address: bytes, n: int) -> int | None:
+    """p's metered imported - exported in interval n; None without any reading."""
+    found = metered(kv, address, n)
+    return found[0] - found[1] if found is not None else None
 
 
 def comparable_intervals(kv: KV, n: int) -> list[int]:

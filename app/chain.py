@@ -49,6 +49,8 @@ from app.kv import CacheKV, PinnedView, StoreView
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import genesis as bank_genesis
 from app.modules.bank import keeper as bank_keeper
+from app.modules.certificates import genesis as certificates_genesis
+from app.modules.certificates import keeper as certificates_keeper
 from app.modules.demand_response import genesis as demand_response_genesis
 from app.modules.demand_response import keeper as demand_response_keeper
 from app.modules.flexibility import genesis as flexibility_genesis
@@ -61,6 +63,8 @@ from app.modules.registry import genesis as registry_genesis
 from app.modules.reputation import genesis as reputation_genesis
 from app.modules.settlement import genesis as settlement_genesis
 from app.modules.settlement import keeper as settlement_keeper
+from app.modules.storage import genesis as storage_genesis
+from app.modules.storage import keeper as storage_keeper
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from app.router import MSG_ROUTES, QUERY_ROUTES, QueryRoute, validate_messages
 from app.store import Store, StoreError
@@ -88,6 +92,8 @@ GENESIS_SECTIONS = (
     ("flexibility", flexibility_genesis.init_genesis),
     ("quota", quota_genesis.init_genesis),
     ("energy", energy_genesis.init_genesis),
+    ("certificates", certificates_genesis.init_genesis),
+    ("storage", storage_genesis.init_genesis),
 )
 
 
@@ -209,7 +215,8 @@ class Chain:
         cleared = market_keeper.end_block(ctx)
         energy_keeper.end_block(ctx, cleared)  # acknowledge external orders just cleared
         settlement_keeper.note_cleared(ctx.kv, cleared)
-        settled = settlement_keeper.end_block(ctx)
+        settled = settlement_keeper.end_block(ctx)  # storage deliveries are settled inside
+        certificates_keeper.end_block(ctx, settled)  # metered export of the intervals just settled
         # Grid services after settlement: a commitment for interval n is measured
         # in the same block as n's market contracts, and an automatic
         # demand-response event follows the imbalance just settled.
@@ -229,6 +236,8 @@ class Chain:
         demand_response_keeper.check_invariants(self.block_kv)
         flexibility_keeper.check_invariants(self.block_kv)
         quota_keeper.check_invariants(self.block_kv)
+        certificates_keeper.check_invariants(self.block_kv)
+        storage_keeper.check_invariants(self.block_kv)
 
     def commit(self) -> int:
         """Persist the block in one atomic batch; returns the new height."""

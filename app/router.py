@@ -22,6 +22,8 @@ from app.kv import KV
 from app.modules.auth import keeper as auth_keeper
 from app.modules.bank import msgs as bank_msgs
 from app.modules.bank import queries as bank_queries
+from app.modules.certificates import msgs as certificates_msgs
+from app.modules.certificates import queries as certificates_queries
 from app.modules.demand_response import msgs as demand_response_msgs
 from app.modules.demand_response import queries as demand_response_queries
 from app.modules.flexibility import msgs as flexibility_msgs
@@ -35,8 +37,11 @@ from app.modules.registry import queries as registry_queries
 from app.modules.reputation import queries as reputation_queries
 from app.modules.settlement import msgs as settlement_msgs
 from app.modules.settlement import queries as settlement_queries
+from app.modules.storage import msgs as storage_msgs
+from app.modules.storage import queries as storage_queries
 from app.pb.mgrid.auth.v1 import auth_pb2
 from app.pb.mgrid.bank.v1 import bank_pb2
+from app.pb.mgrid.certificates.v1 import certificates_pb2
 from app.pb.mgrid.demand_response.v1 import demand_response_pb2
 from app.pb.mgrid.flexibility.v1 import flexibility_pb2
 from app.pb.mgrid.ibc.energy.v1 import energy_pb2
@@ -47,6 +52,7 @@ from app.pb.mgrid.quota.v1 import quota_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.reputation.v1 import reputation_pb2
 from app.pb.mgrid.settlement.v1 import settlement_pb2
+from app.pb.mgrid.storage.v1 import storage_pb2
 from ibc import msgs as ibc_msgs
 from ibc import queries as ibc_queries
 from ibc.apps.energy import msgs as energy_msgs
@@ -78,7 +84,15 @@ MSG_ROUTES: dict[str, MsgRoute] = {
     **_routes(
         "registry",
         registry_msgs,
-        ["apply", "approve", "reject", "set_suspended", "register_meter", "revoke_meter"],
+        [
+            "apply",
+            "approve",
+            "reject",
+            "set_suspended",
+            "register_meter",
+            "revoke_meter",
+            "set_renewable",
+        ],
     ),
     **_routes(
         "market",
@@ -92,6 +106,8 @@ MSG_ROUTES: dict[str, MsgRoute] = {
     **_routes("ibc", ibc_msgs, ibc_msgs.MSG_NAMES),
     **_routes("transfer", transfer_msgs, ["transfer"]),
     **_routes("energy", energy_msgs, ["offer_energy"]),
+    **_routes("certificates", certificates_msgs, ["retire_certificates"]),
+    **_routes("storage", storage_msgs, ["storage_deposit", "storage_redeem", "transfer_credits"]),
 }
 
 
@@ -157,5 +173,7 @@ QUERY_ROUTES: dict[str, QueryRoute] = {
         *_service_routes(ibc_pb2.DESCRIPTOR, ibc_queries.Queries()),
         *_service_routes(transfer_pb2.DESCRIPTOR, transfer_queries.Queries()),
         *_service_routes(energy_pb2.DESCRIPTOR, energy_queries.Queries()),
+        *_service_routes(certificates_pb2.DESCRIPTOR, certificates_queries.Queries()),
+        *_service_routes(storage_pb2.DESCRIPTOR, storage_queries.Queries()),
     )
 }

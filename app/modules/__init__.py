@@ -13,3 +13,5 @@ PREFIX_ENERGY = b"\x08"  # ibc/apps/energy: params, inter-microgrid trades, offe
 PREFIX_DEMAND_RESPONSE = b"\x09"  # DSO demand-response events and opt-ins
 PREFIX_FLEXIBILITY = b"\x0a"  # DSO flexibility needs and offers
 PREFIX_QUOTA = b"\x0b"  # EV-charging quotas under a transformer's margin
+PREFIX_CERTIFICATES = b"\x0c"  # renewable energy certificates: issuance, carry, retirements
+PREFIX_STORAGE = b"\x0d"  # community storage: state of charge, credits, deposits, redemptions

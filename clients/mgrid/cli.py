@@ -115,6 +115,7 @@ from app.modules.market import MECHANISMS
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from clients.mgrid import chain as chainmod
 from clients.mgrid import (
+    cmd_certificates,
     cmd_dr,
     cmd_flex,
     cmd_ibc,
@@ -123,6 +124,7 @@ from clients.mgrid import (
     cmd_quota,
     cmd_registry,
     cmd_settlement,
+    cmd_storage,
     cmd_txfile,
     errors,
 )
@@ -195,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_dr.add_tx_commands(group(tx, "dr", "demand-response events and opt-ins", "tx_command"))
     cmd_flex.add_tx_commands(group(tx, "flex", "the DSO's flexibility auction", "tx_command"))
     cmd_quota.add_tx_commands(group(tx, "quota", "EV-charging quotas", "tx_command"))
+    cmd_certificates.add_tx_commands(
+        group(tx, "certificates", "renewable energy certificates", "tx_command")
+    )
+    cmd_storage.add_tx_commands(group(tx, "storage", "storage-backed energy credits", "tx_command"))
     cmd_txfile.add_commands(tx)
 
     # query
@@ -230,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd_quota.add_query_commands(
         group(query, "quota", "capacity margins, stations' quotas", "query_command")
+    )
+    cmd_certificates.add_query_commands(
+        group(query, "certificates", "holdings, issuances, retirements", "query_command")
+    )
+    cmd_storage.add_query_commands(
+        group(query, "storage", "stored energy, credit holders, deposits", "query_command")
     )
 
     cmd_ibc.add_ibc_query_commands(

@@ -2,6 +2,8 @@
 in the market, on which bus, with which meters (DESIGN.md sections 1 and 6).
 
     tx registry apply --role prosumer|consumer|producer|storage --bus BUS --from KEY
+          [--capacity-wh WH --max-charge-w W --max-discharge-w W --efficiency PPM]  (storage)
+    tx registry set-renewable ADDR TECHNOLOGY --from KEY   (utility cell; "" clears)
     tx registry approve ADDR --from KEY              (utility cell)
     tx registry reject ADDR [--reason TEXT] --from KEY
     tx registry suspend ADDR [--reason TEXT] --from KEY    (utility cell or regulator)
@@ -49,6 +51,22 @@ def add_tx_commands(tx: Any) -> None:
     p = leaf(tx, "apply", cmd_apply, "apply to take part in the market (the signer applies)")
     p.add_argument("--role", required=True, choices=render.enum_labels(ROLE))
     p.add_argument("--bus", required=True, help="the bus of the network the signer sits on")
+    spec = p.add_argument_group("storage (role storage only)")
+    spec.add_argument("--capacity-wh", type=int, help="energy it can hold, after efficiency")
+    spec.add_argument("--max-charge-w", type=int, help="charging power limit")
+    spec.add_argument("--max-discharge-w", type=int, help="discharging power limit")
+    spec.add_argument(
+        "--efficiency", type=int, metavar="PPM", help="round-trip efficiency, parts per million"
+    )
+    add_tx_flags(p)
+    p = leaf(
+        tx,
+        "set-renewable",
+        cmd_set_renewable,
+        "register a participant as a renewable generator (utility cell)",
+    )
+    p.add_argument("participant", metavar="ADDR")
+    p.add_argument("technology", metavar="TECHNOLOGY", help='solar, wind, ...; "" clears it')
     add_tx_flags(p)
     p = leaf(tx, "approve", cmd_approve, "approve a pending application (utility cell)")
     p.add_argument("participant", metavar="ADDR")
@@ -116,9 +134,38 @@ def _meter_pub_key(s: Session) -> bytes:
 # -- transactions ---------------------------------------------------------------------------
 
 
+_SPEC_FLAGS = (
+    ("capacity_wh", "--capacity-wh"),
+    ("max_charge_w", "--max-charge-w"),
+    ("max_discharge_w", "--max-discharge-w"),
+    ("efficiency", "--efficiency"),
+)
+
+
 def cmd_apply(s: Session) -> int:
-    role = render.enum_number(ROLE, s.args.role)
-    return sign_and_broadcast(s, s.args.from_key, [txmod.msg_apply(role, s.args.bus)])
+    a = s.args
+    role = render.enum_number(ROLE, a.role)
+    given = [flag for name, flag in _SPEC_FLAGS if getattr(a, name) is not None]
+    spec = None
+    if role == registry_pb2.ROLE_STORAGE:
+        missing = [flag for name, flag in _SPEC_FLAGS if getattr(a, name) is None]
+        if missing:
+            raise UsageError(f"role storage states its storage: missing {', '.join(missing)}")
+        spec = registry_pb2.StorageSpec(
+            capacity_wh=a.capacity_wh,
+            max_charge_w=a.max_charge_w,
+            max_discharge_w=a.max_discharge_w,
+            efficiency_ppm=a.efficiency,
+        )
+    elif given:
+        raise UsageError(f"{', '.join(given)}: only for --role storage")
+    return sign_and_broadcast(s, a.from_key, [txmod.msg_apply(role, a.bus, spec)])
+
+
+def cmd_set_renewable(s: Session) -> int:
+    participant = parse_address(s.args.participant, "ADDR")
+    msg = txmod.msg_set_renewable(participant, s.args.technology)
+    return sign_and_broadcast(s, s.args.from_key, [msg])
 
 
 def cmd_approve(s: Session) -> int:
@@ -175,7 +222,16 @@ def cmd_participants(s: Session) -> int:
         limit=a.limit,
         height=a.height,
     )
-    columns = ("address", "role", "bus", "status", "applied_height", "decided_height", "reason")
+    columns = (
+        "address",
+        "role",
+        "bus",
+        "status",
+        "technology",
+        "applied_height",
+        "decided_height",
+        "reason",
+    )
     text = render.rows_text(resp.participants, columns, "no participants", resp.next_key)
     s.emit(render.proto_json(resp), text)
     return ExitCode.OK

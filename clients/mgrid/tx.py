@@ -88,9 +88,19 @@ def msg_send(to_address: str, amount: Sequence[Coin]) -> tx_pb2.Msg:
 # -- registry ----------------------------------------------------------------------------------
 
 
-def msg_apply(role: int, bus: str) -> tx_pb2.Msg:
-    """The signer applies to take part as ``role`` (a ``registry.v1.Role``) on ``bus``."""
-    return tx_pb2.Msg(apply=registry_pb2.MsgApply(role=role, bus=bus))  # type: ignore[arg-type]
+def msg_apply(role: int, bus: str, storage: registry_pb2.StorageSpec | None = None) -> tx_pb2.Msg:
+    """The signer applies to take part as ``role`` (a ``registry.v1.Role``) on ``bus``;
+    a storage participant states its ``storage`` spec."""
+    msg = registry_pb2.MsgApply(role=role, bus=bus)  # type: ignore[arg-type]
+    if storage is not None:
+        msg.storage.CopyFrom(storage)
+    return tx_pb2.Msg(apply=msg)
+
+
+def msg_set_renewable(participant: str, technology: str) -> tx_pb2.Msg:
+    return tx_pb2.Msg(
+        set_renewable=registry_pb2.MsgSetRenewable(participant=participant, technology=technology)
+    )
 
 
 def msg_approve(participant: str) -> tx_pb2.Msg:

@@ -48,8 +48,39 @@ def _msg(node: FakeNode) -> Any:
     ("argv", "expected"),
     [
         (
-            ["apply", "--role", "storage", "--bus", "b7"],
-            registry_pb2.MsgApply(role=registry_pb2.ROLE_STORAGE, bus="b7"),
+            ["apply", "--role", "producer", "--bus", "b7"],
+            registry_pb2.MsgApply(role=registry_pb2.ROLE_PRODUCER, bus="b7"),
+        ),
+        (
+            [
+                "apply",
+                "--role",
+                "storage",
+                "--bus",
+                "b7",
+                "--capacity-wh",
+                "100000",
+                "--max-charge-w",
+                "20000",
+                "--max-discharge-w",
+                "15000",
+                "--efficiency",
+                "900000",
+            ],
+            registry_pb2.MsgApply(
+                role=registry_pb2.ROLE_STORAGE,
+                bus="b7",
+                storage=registry_pb2.StorageSpec(
+                    capacity_wh=100_000,
+                    max_charge_w=20_000,
+                    max_discharge_w=15_000,
+                    efficiency_ppm=900_000,
+                ),
+            ),
+        ),
+        (
+            ["set-renewable", OTHER, "wind"],
+            registry_pb2.MsgSetRenewable(participant=OTHER, technology="wind"),
         ),
         (["approve", OTHER], registry_pb2.MsgApprove(participant=OTHER)),
         (
@@ -149,6 +180,7 @@ def test_participants_query_request_json_and_table(wallet: Wallet, fake_node: Fa
                 status=registry_pb2.STATUS_APPROVED,
                 applied_height=3,
                 decided_height=4,
+                technology="wind",
             )
         ],
         next_key=b"\x01\xff",
@@ -173,6 +205,7 @@ def test_participants_query_request_json_and_table(wallet: Wallet, fake_node: Fa
                 "applied_height": 3,
                 "decided_height": 4,
                 "reason": "",
+                "technology": "wind",
             }
         ],
         "next_key": "01ff",
@@ -183,11 +216,12 @@ def test_participants_query_request_json_and_table(wallet: Wallet, fake_node: Fa
         "ROLE",
         "BUS",
         "STATUS",
+        "TECHNOLOGY",
         "APPLIED_HEIGHT",
         "DECIDED_HEIGHT",
         "REASON",
     ]
-    assert text.splitlines()[1].split() == [OTHER, "producer", "b1", "approved", "3", "4"]
+    assert text.splitlines()[1].split() == [OTHER, "producer", "b1", "approved", "wind", "3", "4"]
     assert "more: --page-key 01ff" in text
 
 

@@ -6,7 +6,11 @@ The ``registry`` section of app_state (every field optional)::
     {"authorities": {"utility": "mg1...", "regulator": "mg1..."},
      "network": {"buses": [{"id": "pcc", "capacity_wh": 50000},
                            {"id": "b1", "parent": "pcc", "capacity_wh": 20000}]},
-     "participants": [{"address": "mg1...", "role": "prosumer", "bus": "b1"}],
+     "participants": [{"address": "mg1...", "role": "prosumer", "bus": "b1",
+                       "technology": "solar"},
+                      {"address": "mg1...", "role": "storage", "bus": "b1",
+                       "storage": {"capacity_wh": 100000, "max_charge_w": 20000,
+                                   "max_discharge_w": 20000, "efficiency_ppm": 900000}}],
      "meters": [{"pub_key": "<64 hex chars>", "participant": "mg1..."}]}
 
 Without a network the microgrid is a single root bus ``pcc`` (the point of
@@ -171,7 +175,12 @@ def _participants(value: Any, network: registry_pb2.Network) -> list[registry_pb
     out: list[registry_pb2.Participant] = []
     for i, entry in enumerate(_list(value, "registry.participants")):
         where = f"registry.participants[{i}]"
-        _fields(entry, where, required=("address", "role", "bus"), optional=())
+        _fields(
+            entry,
+            where,
+            required=("address", "role", "bus"),
+            optional=("technology", "storage"),
+        )
         address = _address(entry["address"], f"{where}.address")
         if address in seen:
             raise GenesisError(
@@ -186,17 +195,43 @@ def _participants(value: Any, network: registry_pb2.Network) -> list[registry_pb
         bus = _string(entry["bus"], f"{where}.bus")
         if bus not in bus_ids:
             raise GenesisError(f"{where}.bus: {bus!r} is not a bus of the network {bus_ids}")
-        out.append(
-            registry_pb2.Participant(
-                address=address,
-                role=role,
-                bus=bus,
-                status=registry_pb2.STATUS_APPROVED,
-                applied_height=0,
-                decided_height=0,
-            )
+        participant = registry_pb2.Participant(
+            address=address,
+            role=role,
+            bus=bus,
+            status=registry_pb2.STATUS_APPROVED,
+            applied_height=0,
+            decided_height=0,
         )
+        if entry.get("technology") is not None:
+            try:
+                participant.technology = keeper.check_technology(
+                    _string(entry["technology"], f"{where}.technology")
+                )
+            except keeper.ErrInvalidTechnology as exc:
+                raise GenesisError(f"{where}.{exc.detail}") from None
+        spec = _storage_spec(entry.get("storage"), f"{where}.storage")
+        try:
+            keeper.check_storage_spec(role, spec)
+        except keeper.ErrInvalidStorageSpec as exc:
+            raise GenesisError(f"{where}.{exc.detail}") from None
+        if spec is not None:
+            participant.storage.CopyFrom(spec)
+        out.append(participant)
     return out
+
+
+_SPEC_FIELDS = ("capacity_wh", "max_charge_w", "max_discharge_w", "efficiency_ppm")
+
+
+def _storage_spec(value: Any, where: str) -> registry_pb2.StorageSpec | None:
+    if value is None:
+        return None
+    _fields(value, where, required=_SPEC_FIELDS, optional=())
+    for name in _SPEC_FIELDS:
+        if type(value[name]) is not int or not 0 <= value[name] <= MAX_UINT64:
+            raise GenesisError(f"{where}.{name}: expected an integer, got {value[name]!r}")
+    return registry_pb2.StorageSpec(**{name: value[name] for name in _SPEC_FIELDS})
 
 
 def _meters(value: Any, participants: set[str]) -> list[registry_pb2.Meter]:

@@ -27,6 +27,8 @@ module uses the same checks for its own utility-only messages.
 
 from __future__ import annotations
 
+import re
+
 from app import crypto
 from app.errors import register
 from app.kv import KV, CacheKV
@@ -45,10 +47,15 @@ ErrMeterNotFound = register("registry", 9, "meter not found")
 ErrInvalidMeterKey = register("registry", 10, "invalid meter key")
 ErrReasonTooLong = register("registry", 11, "reason too long")
 ErrInvalidBus = register("registry", 12, "invalid bus id")
+ErrInvalidStorageSpec = register("registry", 13, "invalid storage spec")
+ErrInvalidTechnology = register("registry", 14, "invalid technology")
 
 MAX_BUS_ID_BYTES = 64
 MAX_REASON_CHARS = 256
 METER_KEY_LEN = crypto.PUBKEY_LEN
+PPM = 1_000_000
+MAX_STORAGE_WH = 10**15  # 1 TWh: far above any community battery, far below overflow
+TECHNOLOGY_RE = re.compile(r"[a-z][a-z0-9_]{1,15}")
 
 _AUTHORITIES = PREFIX_REGISTRY + b"\x00"
 _NETWORK = PREFIX_REGISTRY + b"\x01"
@@ -80,6 +87,45 @@ def role_name(role: registry_pb2.Role) -> str:
 
 def status_name(status: registry_pb2.Status) -> str:
     return STATUS_NAMES.get(status, f"unknown status {status}")
+
+
+def check_storage_spec(role: registry_pb2.Role, spec: registry_pb2.StorageSpec | None) -> None:
+    """A storage participant states a spec; no other role may.
+
+    Raises ErrInvalidStorageSpec naming the field: capacity and both power
+    limits in 1..MAX_STORAGE_WH, efficiency in 1..10^6 ppm.
+    """
+    if role != registry_pb2.ROLE_STORAGE:
+        if spec is not None:
+            raise ErrInvalidStorageSpec(
+                f"storage: only role storage states one, not {role_name(role)}"
+            )
+        return
+    if spec is None:
+        raise ErrInvalidStorageSpec(
+            "storage: role storage must state capacity_wh, max_charge_w, max_discharge_w "
+            "and efficiency_ppm"
+        )
+    for name in ("capacity_wh", "max_charge_w", "max_discharge_w"):
+        value = getattr(spec, name)
+        if not 1 <= value <= MAX_STORAGE_WH:
+            raise ErrInvalidStorageSpec(
+                f"storage.{name}: must be in 1..{MAX_STORAGE_WH}, got {value}"
+            )
+    if not 1 <= spec.efficiency_ppm <= PPM:
+        raise ErrInvalidStorageSpec(
+            f"storage.efficiency_ppm: must be in 1..{PPM} (parts per million), "
+            f"got {spec.efficiency_ppm}"
+        )
+
+
+def check_technology(technology: str) -> str:
+    """A renewable technology name (``solar``, ``wind``, ``small_hydro``), or empty to clear."""
+    if technology and not TECHNOLOGY_RE.fullmatch(technology):
+        raise ErrInvalidTechnology(
+            f"technology: 2..16 chars of a-z, 0-9 and '_', a letter first, got {technology[:40]!r}"
+        )
+    return technology
 
 
 # --- keys ------------------------------------------------------------------

@@ -93,14 +93,21 @@ def _require_status(participant: registry_pb2.Participant, *allowed: registry_pb
 # --- apply -----------------------------------------------------------------
 
 
+def _storage_spec(msg: registry_pb2.MsgApply) -> registry_pb2.StorageSpec | None:
+    spec = msg.storage if msg.HasField("storage") else None
+    keeper.check_storage_spec(msg.role, spec)
+    return spec
+
+
 def validate_apply(msg: registry_pb2.MsgApply) -> None:
     _role(msg.role)
     _bus(msg.bus)
+    _storage_spec(msg)
 
 
 def handle_apply(ctx: Context, signer: bytes, msg: registry_pb2.MsgApply) -> None:
     """The signer applies as ``role`` on ``bus``; a rejected applicant may apply again."""
-    role, bus = _role(msg.role), _bus(msg.bus)
+    role, bus, spec = _role(msg.role), _bus(msg.bus), _storage_spec(msg)
     network = keeper.get_network(ctx.kv)
     if network.index_of(bus) is None:
         raise ErrUnknownBus(
@@ -121,6 +128,7 @@ def handle_apply(ctx: Context, signer: bytes, msg: registry_pb2.MsgApply) -> Non
         applied_height=ctx.height,
         # A re-application keeps the height of the rejection, the last decision.
         decided_height=existing.decided_height if existing is not None else 0,
+        storage=spec,
     )
     keeper.set_participant(ctx.kv, participant)
     ctx.emit(
@@ -213,6 +221,28 @@ def handle_set_suspended(ctx: Context, signer: bytes, msg: registry_pb2.MsgSetSu
         reason=reason,
         by=by,
     )
+
+
+# --- renewable generators --------------------------------------------------
+
+
+def validate_set_renewable(msg: registry_pb2.MsgSetRenewable) -> None:
+    parse_address(msg.participant, "participant")
+    keeper.check_technology(msg.technology)
+
+
+def handle_set_renewable(ctx: Context, signer: bytes, msg: registry_pb2.MsgSetRenewable) -> None:
+    """The utility cell registers an approved participant as a renewable generator
+    of ``technology`` (certificates are issued for its metered export from the
+    next settled interval), or clears the flag with an empty technology."""
+    address = parse_address(msg.participant, "participant")
+    technology = keeper.check_technology(msg.technology)
+    keeper.require_utility(ctx.kv, signer)
+    participant = _participant(ctx.kv, address)
+    _require_status(participant, APPROVED, SUSPENDED)
+    participant.technology = technology
+    keeper.set_participant(ctx.kv, participant)
+    ctx.emit("registry_set_renewable", participant=participant.address, technology=technology)
 
 
 # --- meters ----------------------------------------------------------------

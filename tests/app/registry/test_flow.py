@@ -137,7 +137,10 @@ def test_rejected_applicant_may_apply_again_elsewhere(chain: RegistryNode) -> No
         rejected_at,
     )
 
-    chain.ok(CAROL, "apply", pb.MsgApply(role=pb.ROLE_STORAGE, bus="b2"))
+    spec = pb.StorageSpec(
+        capacity_wh=50_000, max_charge_w=10_000, max_discharge_w=8_000, efficiency_ppm=900_000
+    )
+    chain.ok(CAROL, "apply", pb.MsgApply(role=pb.ROLE_STORAGE, bus="b2", storage=spec))
     carol = chain.participant(CAROL)
     assert carol == pb.Participant(
         address=CAROL.address,
@@ -147,6 +150,7 @@ def test_rejected_applicant_may_apply_again_elsewhere(chain: RegistryNode) -> No
         applied_height=chain.node.height,
         decided_height=rejected_at,  # the rejection is still the last decision
         reason="",
+        storage=spec,
     )
     # The bus and status indexes followed the record.
     on_b1 = chain.query("Participants", pb.QueryParticipantsRequest(bus="b1")).participants
@@ -221,3 +225,19 @@ def test_bad_queries_are_rejected_with_the_field_at_fault(chain: RegistryNode) -
         result = chain.raw_query(method, req)
         assert (result.codespace, result.code) == ("tx", code), (method, result.log)
         assert fragment in result.log, (method, result.log)
+
+
+def test_the_utility_registers_and_clears_a_renewable_generator(chain: RegistryNode) -> None:
+    chain.ok(CAROL, "apply", pb.MsgApply(role=pb.ROLE_PRODUCER, bus="b1"))
+    chain.ok(UTILITY, "approve", pb.MsgApprove(participant=CAROL.address))
+    assert chain.participant(CAROL).technology == ""
+    result = chain.ok(
+        UTILITY, "set_renewable", pb.MsgSetRenewable(participant=CAROL.address, technology="wind")
+    )
+    assert _event(result, "registry_set_renewable") == {
+        "participant": CAROL.address,
+        "technology": "wind",
+    }
+    assert chain.participant(CAROL).technology == "wind"
+    chain.ok(UTILITY, "set_renewable", pb.MsgSetRenewable(participant=CAROL.address))
+    assert chain.participant(CAROL).technology == ""

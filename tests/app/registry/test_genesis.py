@@ -43,6 +43,27 @@ def test_valid_section_is_stored() -> None:
     assert [b.id for b in keeper.get_network_proto(ctx.kv).buses] == ["pcc", "b1", "b2", "b3"]
 
 
+def test_technology_and_storage_spec_are_stored() -> None:
+    section = copy.deepcopy(registry_section())
+    section["participants"][0]["technology"] = "solar"
+    spec = {
+        "capacity_wh": 80_000,
+        "max_charge_w": 9_000,
+        "max_discharge_w": 7_000,
+        "efficiency_ppm": 850_000,
+    }
+    section["participants"].append(
+        {"address": BOB.address, "role": "storage", "bus": "b2", "storage": spec}
+    )
+    ctx = bare_context()
+    genesis.init_genesis(ctx, section)
+    alice = keeper.get_participant(ctx.kv, crypto.decode_address(ALICE.address))
+    bob = keeper.get_participant(ctx.kv, crypto.decode_address(BOB.address))
+    assert alice is not None and bob is not None
+    assert alice.technology == "solar" and not alice.HasField("storage")
+    assert bob.storage == registry_pb2.StorageSpec(**spec)
+
+
 def test_empty_section_gives_defaults_and_nothing_else() -> None:
     ctx = bare_context()
     genesis.init_genesis(ctx, {})
@@ -148,6 +169,11 @@ GENESIS_ERRORS: list[tuple[str, Edit, str]] = [
     ("unknown participant bus", _set("participants.0.bus", "b9"), r"registry.participants\[0\].bus: 'b9' is not a bus"),
     ("duplicate participant", _append("participants", {"address": ALICE.address, "role": "consumer", "bus": "b2"}), r"registry.participants\[2\].address: .* already listed at registry.participants\[0\]"),
     ("duplicate participant, other case", _append("participants", {"address": ALICE.address.upper(), "role": "consumer", "bus": "b2"}), r"registry.participants\[2\].address: .* already listed"),
+    ("bad technology", _set("participants.0.technology", "Solar PV"), r"registry.participants\[0\].technology: 2..16 chars"),
+    ("storage spec on a prosumer", _set("participants.0.storage", {"capacity_wh": 1, "max_charge_w": 1, "max_discharge_w": 1, "efficiency_ppm": 1}), r"registry.participants\[0\].storage: only role storage states one, not prosumer"),
+    ("storage without spec", _set("participants.0.role", "storage"), r"registry.participants\[0\].storage: role storage must state"),
+    ("storage spec missing a field", _append("participants", {"address": BOB.address, "role": "storage", "bus": "b2", "storage": {"capacity_wh": 1}}), r"registry.participants\[2\].storage.max_charge_w: missing"),
+    ("storage efficiency zero", _append("participants", {"address": BOB.address, "role": "storage", "bus": "b2", "storage": {"capacity_wh": 1, "max_charge_w": 1, "max_discharge_w": 1, "efficiency_ppm": 0}}), r"registry.participants\[2\].storage.efficiency_ppm: must be in 1..1000000"),
     ("unknown meter field", _set("meters.0.active", True), r"registry.meters\[0\]: unknown fields \['active'\]"),
     ("meter without key", _delete("meters.0", "pub_key"), r"registry.meters\[0\].pub_key: missing"),
     ("meter key not hex", _set("meters.0.pub_key", "zz" * 32), r"registry.meters\[0\].pub_key: expected hexadecimal digits"),

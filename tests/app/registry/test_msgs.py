@@ -78,6 +78,18 @@ REJECTIONS: list[tuple[str, Any, str, Any, str, int, str]] = [
     # registry/12 invalid bus id (stateless)
     ("apply without bus", EVE, "apply", pb.MsgApply(role=PROSUMER), "registry", 12, "bus: expected 1..64 bytes, got 0"),
     ("apply with long bus", EVE, "apply", pb.MsgApply(role=PROSUMER, bus="b" * 65), "registry", 12, "got 65"),
+    # registry/13 invalid storage spec (stateless)
+    ("storage without spec", EVE, "apply", pb.MsgApply(role=pb.ROLE_STORAGE, bus="b1"), "registry", 13, "role storage must state capacity_wh"),
+    ("prosumer with spec", EVE, "apply", pb.MsgApply(role=PROSUMER, bus="b1", storage=pb.StorageSpec(capacity_wh=1)), "registry", 13, "only role storage states one, not prosumer"),
+    ("storage zero capacity", EVE, "apply", pb.MsgApply(role=pb.ROLE_STORAGE, bus="b1", storage=pb.StorageSpec(max_charge_w=1, max_discharge_w=1, efficiency_ppm=1)), "registry", 13, "storage.capacity_wh: must be in 1..1000000000000000, got 0"),
+    ("storage efficiency above 1", EVE, "apply", pb.MsgApply(role=pb.ROLE_STORAGE, bus="b1", storage=pb.StorageSpec(capacity_wh=1, max_charge_w=1, max_discharge_w=1, efficiency_ppm=1_000_001)), "registry", 13, "storage.efficiency_ppm: must be in 1..1000000"),
+    # registry/14 invalid technology (stateless)
+    ("technology upper case", UTILITY, "set_renewable", pb.MsgSetRenewable(participant=ALICE.address, technology="Solar"), "registry", 14, "technology: 2..16 chars of a-z, 0-9 and '_', a letter first, got 'Solar'"),
+    ("technology with a slash", UTILITY, "set_renewable", pb.MsgSetRenewable(participant=ALICE.address, technology="pv/roof"), "registry", 14, "got 'pv/roof'"),
+    # set_renewable: the utility only, on an approved participant
+    ("renewable by non-utility", ALICE, "set_renewable", pb.MsgSetRenewable(participant=ALICE.address, technology="solar"), "registry", 2, ""),
+    ("renewable for pending", UTILITY, "set_renewable", pb.MsgSetRenewable(participant=BOB.address, technology="solar"), "registry", 5, "has status pending, expected approved or suspended"),
+    ("renewable for stranger", UTILITY, "set_renewable", pb.MsgSetRenewable(participant=EVE.address, technology="solar"), "registry", 3, "no participant"),
     # tx/12 invalid address (stateless)
     ("approve bad address", UTILITY, "approve", pb.MsgApprove(participant="mg1nope"), "tx", 12, "participant:"),
     ("reject empty address", UTILITY, "reject", pb.MsgReject(), "tx", 12, "participant:"),
@@ -113,7 +125,7 @@ def test_rejection_in_check_tx_and_in_a_block_changes_nothing(
 
 def test_every_registry_code_is_exercised() -> None:
     codes = {(case[4], case[5]) for case in REJECTIONS}
-    assert {("registry", code) for code in range(2, 13)} <= codes
+    assert {("registry", code) for code in range(2, 15)} <= codes
 
 
 def test_without_a_utility_nobody_can_approve(make_chain: Any) -> None:
@@ -127,7 +139,19 @@ def test_without_a_utility_nobody_can_approve(make_chain: Any) -> None:
 
 
 VALID: list[tuple[str, Any]] = [
-    ("apply", pb.MsgApply(role=pb.ROLE_STORAGE, bus="b" * 64)),
+    ("apply", pb.MsgApply(role=pb.ROLE_PROSUMER, bus="b" * 64)),
+    (
+        "apply",
+        pb.MsgApply(
+            role=pb.ROLE_STORAGE,
+            bus="b1",
+            storage=pb.StorageSpec(
+                capacity_wh=1, max_charge_w=1, max_discharge_w=1, efficiency_ppm=1_000_000
+            ),
+        ),
+    ),
+    ("set_renewable", pb.MsgSetRenewable(participant=ALICE.address, technology="small_hydro")),
+    ("set_renewable", pb.MsgSetRenewable(participant=ALICE.address, technology="")),
     ("approve", pb.MsgApprove(participant=ALICE.address)),
     ("reject", pb.MsgReject(participant=ALICE.address, reason="r" * 256)),
     ("set_suspended", pb.MsgSetSuspended(participant=ALICE.address.upper(), reason="")),

@@ -1,0 +1,1 @@
+"""Certificates: renewable energy certificates (issue 11). See keeper.py."""

@@ -1,0 +1,1 @@
+"""Storage: storage-backed energy credits (issue 11). See keeper.py."""

@@ -10,7 +10,7 @@ COMETBFT := $(BIN)/cometbft
 PROTOS := $(shell find proto -name '*.proto') proto/gen.py
 
 .DEFAULT_GOAL := help
-.PHONY: help install localnet localnet-stop test test-fast lint fmt clean bench
+.PHONY: help install localnet localnet-stop test test-fast compliance lint fmt clean bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ test: install ## Run the whole test suite (unit, integration with real CometBFT,
 
 test-fast: install ## Run only the fast unit tests
 	$(PY) -m pytest -m 'not integration and not localnet'
+
+compliance: install ## Run every command of docs/COMPLIANCE.md, the real-network tests included (~10 min)
+	COMPLIANCE_ALL=1 $(PY) -m pytest tests/docs/test_compliance.py
 
 bench: install ## Benchmarks: app vs CometBFT's kvstore on fresh localnets, components; writes bench/results.json, BENCHMARKS.md (~20 min; BENCH_ARGS=--quick: ~3 min)
 	$(PY) -m bench $(BENCH_ARGS)

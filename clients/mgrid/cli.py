@@ -8,7 +8,7 @@
           [--yes] [--generate-only]
           (or: tx bank send --from FROM_KEY TO_ADDR AMOUNT ...)
     mgrid [global options] tx registry apply | approve | reject | suspend | reinstate
-          | register-meter | revoke-meter ... --from KEY     (cmd_registry.py)
+          | register-meter | revoke-meter | set-renewable ... --from KEY (cmd_registry.py)
     mgrid [global options] tx market place-order | cancel-order | update-params
           | publish-forecast ... --from KEY                   (cmd_market.py)
     mgrid [global options] tx settlement reading --meter NAME --interval N|last
@@ -21,6 +21,10 @@
     mgrid [global options] tx flex post-need | offer ... --from KEY   (cmd_flex.py)
     mgrid [global options] tx quota announce | demand | order ... --from KEY
                                                               (cmd_quota.py)
+    mgrid [global options] tx certificates transfer | retire ... --from KEY
+                                                              (cmd_certificates.py)
+    mgrid [global options] tx storage deposit | redeem | transfer | sell ... --from KEY
+                                                              (cmd_storage.py)
     mgrid [global options] query bank balance ADDR [--denom D] | balances ADDR
           | total-supply | params
     mgrid [global options] query account ADDR
@@ -33,6 +37,10 @@
     mgrid [global options] query reputation params | score | history | ranking ...
                                                               (cmd_settlement.py)
     mgrid [global options] query dr | flex | quota ...     (cmd_dr.py, cmd_flex.py, cmd_quota.py)
+    mgrid [global options] query certificates holdings | generator | issuances
+          | retirements | origin | params ...                (cmd_certificates.py)
+    mgrid [global options] query storage state | list | holders | credits | deposits
+          | redemptions ...                                   (cmd_storage.py)
     mgrid [global options] query ibc clients | client | consensus-state | connections
           | connection | channels | channel | packets ...    (cmd_ibc.py)
     mgrid [global options] query transfer denom-traces | denom-trace | escrow-address

@@ -353,3 +353,61 @@ EXPLAINERS: dict[tuple[str, int], Explainer] = {
     ("energy", 13): _with("energy offers go over a channel of the energy port"),
     ("energy", 14): _with("the receiving chain runs no market"),
 }
+
+# renewable energy certificates (app/modules/certificates/keeper.py, docs/certificates.md)
+EXPLAINERS.update(
+    {
+        ("certificates", 3): _with(
+            "a certificate denom is rec/<technology>/<generator>/<start>-<end> or the ibc/<hash> "
+            "voucher of one: `mgrid query certificates holdings ADDR` lists the ones held"
+        ),
+        ("certificates", 4): _with("retire or send at least 1 certificate"),
+        ("certificates", 5): _with(
+            "name the beneficiary in 1..128 printable characters, e.g. --beneficiary 'household 12'"
+        ),
+        ("certificates", 6): _with("keep --reason to 256 printable characters"),
+        ("certificates", 7): _with(
+            "this chain has received no such voucher: `mgrid query certificates holdings ADDR` "
+            "shows the ibc/ denoms held here"
+        ),
+        ("certificates", 8): _with(
+            "certificates need a microgrid with a market; this chain has none"
+        ),
+    }
+)
+
+# storage-backed energy credits (app/modules/storage/keeper.py, docs/storage.md)
+_STORAGE_STATE = "`mgrid query storage state STORAGE` shows what it holds, reserves and locks"
+EXPLAINERS.update(
+    {
+        ("storage", 2): _with(
+            "name a participant registered with role storage: "
+            "`mgrid query storage list` lists those that took deposits"
+        ),
+        ("storage", 3): _APPROVAL_FIRST,
+        ("storage", 4): _PARTICIPANT_FIRST,
+        ("storage", 5): _APPROVAL_FIRST,
+        ("storage", 6): _with(
+            "deliveries into and out of storage are metered: the utility cell registers a "
+            "meter first (mgrid tx registry register-meter)"
+        ),
+        ("storage", 7): _with("a storage's own energy is traded in the market, not deposited"),
+        ("storage", 8): _with(
+            "give at least 1 Wh, and for a deposit enough to mint a credit after efficiency"
+        ),
+        ("storage", 9): _with(
+            "the storage's charging power limits what it takes in one interval: deposit less "
+            "or in another interval (`mgrid query storage deposits STORAGE --interval N`)"
+        ),
+        ("storage", 10): _with(_STORAGE_STATE),
+        ("storage", 11): _with(
+            "the storage's discharging power limits what it gives back in one interval: "
+            "redeem less or in another interval"
+        ),
+        ("storage", 12): _with(
+            "credits locked by pending redemptions cannot be spent: "
+            "`mgrid query storage credits ADDR` shows spendable and locked"
+        ),
+        ("storage", 13): _with("send the credits to another account"),
+    }
+)

@@ -442,3 +442,54 @@ def _body_from_json(data: Any) -> tx_pb2.TxBody:
     except json_format.ParseError as exc:
         raise TxFileError(f"'body' is not a TxBody: {exc}") from None
     return body
+
+
+# -- certificates ------------------------------------------------------------------------------
+
+
+def msg_retire_certificates(
+    denom: str, count: int, beneficiary: str, reason: str = ""
+) -> tx_pb2.Msg:
+    """The signer retires ``count`` certificates of ``denom`` (rec/... or ibc/<hash>)
+    on behalf of ``beneficiary``: they are burned and the retirement recorded."""
+    msg = tx_pb2.Msg()
+    retire = msg.retire_certificates  # a certificates.v1.MsgRetire
+    retire.denom = denom
+    retire.count = count
+    retire.beneficiary = beneficiary
+    retire.reason = reason
+    return msg
+
+
+def msg_transfer_certificates(to_address: str, count: int, denom: str) -> tx_pb2.Msg:
+    """``count`` certificates of ``denom`` to ``to_address``: a bank MsgSend (one coin
+    is one certificate)."""
+    return msg_send(to_address, [Coin(denom, count)])
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+
+def msg_storage_deposit(storage: str, interval: int, wh: int) -> tx_pb2.Msg:
+    """The signer commits to deliver ``wh`` into ``storage`` during ``interval``."""
+    msg = tx_pb2.Msg()
+    deposit = msg.storage_deposit  # a storage.v1.MsgDeposit
+    deposit.storage, deposit.interval, deposit.wh = storage, interval, wh
+    return msg
+
+
+def msg_storage_redeem(storage: str, interval: int, wh: int) -> tx_pb2.Msg:
+    """The signer locks ``wh`` of its credits on ``storage`` to take the energy back
+    during ``interval``."""
+    msg = tx_pb2.Msg()
+    redeem = msg.storage_redeem  # a storage.v1.MsgRedeem
+    redeem.storage, redeem.interval, redeem.wh = storage, interval, wh
+    return msg
+
+
+def msg_transfer_credits(storage: str, to: str, wh: int) -> tx_pb2.Msg:
+    """``wh`` of the signer's spendable credits on ``storage`` to ``to``."""
+    msg = tx_pb2.Msg()
+    transfer = msg.transfer_credits  # a storage.v1.MsgTransferCredits
+    transfer.storage, transfer.to, transfer.wh = storage, to, wh
+    return msg

@@ -34,6 +34,17 @@ its charges; what they do not cover is taken from p's balance; what that
 cannot cover is ``unrecovered`` (the main grid bears it, the pool goes
 without). Amounts are floor(Wh * price / 1000), as at clearing.
 
+Storage (storage.keeper). Before the money, storage.keeper.settle settles
+n's deposits into and redemptions from community storage on what ``measure``
+found of each participant (X, M as above, metered, never imputed; S, B from
+its orders): a deposit delivers at most the depositor's surplus (X - M) -
+(S - B) and the storage's import beyond its own purchases, a redemption at
+most the storage's export beyond its own sales. Each delivery (depositor ->
+storage, storage -> holder) is then added to the seller's S and the buyer's
+B as a contract at no price: not S_local (no shortfall penalty), no money,
+so the energy is not an imbalance. A party seen only through a delivery gets
+a position (and a settlement row) like any other.
+
 Reputation then moves for each p that had contracts (see reputation.keeper),
 by the accuracy of D against S + B; a missing reading scores accuracy 0.
 KPIs count metered energy only (not the import imputed to a missing reading).
@@ -53,7 +64,8 @@ Keys (prefix 0x05):
     0x05 0x01                          -> Totals (cumulative KPIs)
     0x05 0x10 | interval(8) | meter(32) -> Reading
     0x05 0x11 | meter(32)              -> the meter's last sequence, decimal
-    0x05 0x12 | interval(8)            -> 0x01  intervals to settle (contracts or readings)
+    0x05 0x12 | interval(8)            -> 0x01  intervals to settle (contracts, readings,
+                                          storage deposits or redemptions: note_due)
     0x05 0x20 | interval(8)            -> IntervalSettlement
     0x05 0x21 | interval(8) | addr(20) -> ParticipantSettlement
     0x05 0x22 | addr(20) | ~interval(8) -> 0x01  a participant's settlements, newest first
@@ -64,7 +76,7 @@ Keys (prefix 0x05):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from app import crypto
@@ -79,6 +91,7 @@ from app.modules.market import keeper as market
 from app.modules.registry import keeper as registry
 from app.modules.reputation import keeper as reputation
 from app.modules.settlement.reading import verify_reading
+from app.modules.storage import keeper as storage
 from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
 from app.pb.mgrid.settlement.v1 import settlement_pb2
@@ -277,7 +290,13 @@ def submit_reading(
 def note_cleared(kv: CacheKV, intervals: Iterable[int]) -> None:
     """The market cleared these intervals with orders: they will need settling."""
     for n in intervals:
-        kv.set(_TO_SETTLE + u64(n), b"\x01")
+        note_due(kv, n)
+
+
+def note_due(kv: CacheKV, n: int) -> None:
+    """Interval n has something to settle (orders cleared, a reading, a storage
+    deposit or redemption): its settlement window's end settles it."""
+    kv.set(_TO_SETTLE + u64(n), b"\x01")
 
 
 def end_block(ctx: Context) -> list[settlement_pb2.IntervalSettlement]:
@@ -305,6 +324,22 @@ class _Position:
     readings: list[settlement_pb2.Reading] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One participant's contracted and metered energy in one interval (Wh), and
+    the money its orders hold; storage deliveries are added to S and B."""
+
+    sold_wh: int  # S: local trades + grid fill (+ deliveries into or out of storage)
+    local_sold_wh: int  # S_local: local trades only
+    bought_wh: int  # B
+    exported_wh: int  # X, referred to the coupling point
+    imported_wh: int  # M, referred to the coupling point, metered (never imputed)
+    received: int
+    paid: int
+    held: int
+    readings: int
+
+
 def loss_factors(network: registry_pb2.Network) -> dict[str, Fraction]:
     """Per bus, the share of energy injected there that reaches the root bus.
 
@@ -324,6 +359,60 @@ def loss_factors(network: registry_pb2.Network) -> dict[str, Fraction]:
 
 def _amount(wh: int, price: int) -> int:
     return wh * price // WH_PER_KWH
+
+
+def measure(pos: _Position, f: Fraction) -> Measurement:
+    """What p contracted and what its meters show in interval n, before any imbalance.
+
+    Pure: from p's cleared orders and readings and its bus's loss factor f
+    (metered energy referred to the coupling point: X * f rounded down,
+    M / f rounded up). M is the metered import, never the imputed one.
+    """
+    sells = [o for o in pos.orders if o.side == market.SELL]
+    buys = [o for o in pos.orders if o.side == market.BUY]
+    x_raw = sum(r.exported_wh for r in pos.readings)
+    m_raw = sum(r.imported_wh for r in pos.readings)
+    return Measurement(
+        sold_wh=sum(o.matched_wh + o.grid_wh for o in sells),
+        local_sold_wh=sum(o.matched_wh for o in sells),
+        bought_wh=sum(o.matched_wh + o.grid_wh for o in buys),
+        exported_wh=x_raw * f.numerator // f.denominator,
+        imported_wh=-(-m_raw * f.denominator // f.numerator),
+        received=sum(int(o.received or "0") for o in sells),
+        paid=sum(int(o.paid or "0") for o in buys),
+        held=sum(int(o.held or "0") for o in pos.orders),
+        readings=len(pos.readings),
+    )
+
+
+def _loss_factor(kv: KV, address: bytes, losses: dict[str, Fraction]) -> Fraction:
+    participant = registry.get_participant(kv, address)
+    return losses.get(participant.bus, Fraction(1)) if participant is not None else Fraction(1)
+
+
+def _add_storage_deliveries(
+    ctx: Context,
+    n: int,
+    positions: dict[bytes, _Position],
+    measured: dict[bytes, Measurement],
+    losses: dict[str, Fraction],
+) -> None:
+    """Settle n's storage deposits and redemptions (storage.keeper.settle) on what was
+    measured, and add each delivery to the seller's S and the buyer's B: contracts
+    at no price, so neither an imbalance nor money (S_local is untouched: no
+    shortfall penalty). A party seen only through a delivery gets a position."""
+    views = {
+        a: storage.Measured(m.exported_wh, m.imported_wh, m.sold_wh, m.bought_wh, m.readings > 0)
+        for a, m in measured.items()
+    }
+    for d in storage.settle(ctx, n, views):
+        for who in (d.seller, d.buyer):
+            if who not in positions:
+                positions[who] = _Position(who)
+                measured[who] = measure(positions[who], _loss_factor(ctx.kv, who, losses))
+        seller, buyer = measured[d.seller], measured[d.buyer]
+        measured[d.seller] = replace(seller, sold_wh=seller.sold_wh + d.wh)
+        measured[d.buyer] = replace(buyer, bought_wh=buyer.bought_wh + d.wh)
 
 
 def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
@@ -348,6 +437,8 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     for r in readings_of_interval(kv, n):
         owner = crypto.decode_address(r.participant)
         positions.setdefault(owner, _Position(owner)).readings.append(r)
+    measured = {a: measure(p, _loss_factor(kv, a, losses)) for a, p in positions.items()}
+    _add_storage_deliveries(ctx, n, positions, measured, losses)
     t = ctx.time_ns // market.NS_PER_S
     state = market.get_state(kv)
     mparams, _ = market.get_params(kv)
@@ -364,7 +455,7 @@ def settle_interval(ctx: Context, n: int) -> settlement_pb2.IntervalSettlement:
     generation = consumption = 0
     for address in sorted(positions):
         row, metered_import = _settle_participant(
-            ctx, params, positions[address], n, retail, fit, denom, losses, now_interval
+            ctx, params, positions[address], measured[address], n, retail, fit, denom, now_interval
         )
         out.readings += len(positions[address].readings)
         out.missing_readings += row.missing_readings
@@ -429,36 +520,25 @@ def _settle_participant(
     ctx: Context,
     params: SettlementParams,
     pos: _Position,
+    meas: Measurement,
     n: int,
     retail: int,
     fit: int,
     denom: str,
-    losses: dict[str, Fraction],
     now_interval: int,
 ) -> tuple[settlement_pb2.ParticipantSettlement, int]:
     """Settle one participant; returns its record and its metered (not imputed) import."""
     kv = ctx.kv
     owner = crypto.encode_address(pos.address)
-    sells = [o for o in pos.orders if o.side == market.SELL]
-    buys = [o for o in pos.orders if o.side == market.BUY]
-    S = sum(o.matched_wh + o.grid_wh for o in sells)
-    S_local = sum(o.matched_wh for o in sells)
-    B = sum(o.matched_wh + o.grid_wh for o in buys)
-    received = sum(int(o.received or "0") for o in sells)
-    paid = sum(int(o.paid or "0") for o in buys)
-    held = sum(int(o.held or "0") for o in pos.orders)
+    S, S_local, B = meas.sold_wh, meas.local_sold_wh, meas.bought_wh
+    received, paid, held = meas.received, meas.paid, meas.held
     contracted = S + B
     # Meters: every meter that reported, and every live meter of the participant.
     reported = {r.meter for r in pos.readings}
     live = {m.pub_key for m in registry.meters_of(kv, pos.address) if not m.revoked}
     meters = len(reported | live)
     missing = len(live - reported) if contracted else 0
-    participant = registry.get_participant(kv, pos.address)
-    f = losses.get(participant.bus, Fraction(1)) if participant is not None else Fraction(1)
-    x_raw = sum(r.exported_wh for r in pos.readings)
-    m_raw = sum(r.imported_wh for r in pos.readings)
-    X = x_raw * f.numerator // f.denominator
-    M = -(-m_raw * f.denominator // f.numerator)
+    X, M = meas.exported_wh, meas.imported_wh
     metered_import = M
     if not pos.readings and contracted:
         M = B  # no reading at all: zero delivery, consumption as bought

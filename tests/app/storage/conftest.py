@@ -83,7 +83,13 @@ class Storage(Market):
     """The market helper plus the storage module's messages and queries."""
 
     def next_open(self, ahead: int = 0) -> int:
-        return int(self.schedule().first_open) + ahead
+        """The first interval (plus ``ahead``) still open in the *next* block: the
+        schedule's first_open is open at the last block's time, and a tx sent now
+        lands one block later, when that interval's gate may just have closed."""
+        n = int(self.schedule().first_open)
+        if self.interval(n).gate_closure_time <= self.node.block_time + self.node.block_seconds:
+            n += 1
+        return n + ahead
 
     def deposit_msg(self, storage: PrivateKey, wh: int, n: int) -> storage_pb2.MsgDeposit:
         return storage_pb2.MsgDeposit(storage=storage.address, interval=n, wh=wh)

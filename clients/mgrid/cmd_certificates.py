@@ -37,7 +37,7 @@ from app.modules.certificates import keeper as cert_keeper
 from app.pb.mgrid.certificates.v1 import certificates_pb2 as cert_pb2
 from clients.mgrid import render
 from clients.mgrid import tx as txmod
-from clients.mgrid.chain import TxResult, pages
+from clients.mgrid.chain import TxResult
 from clients.mgrid.cmd_settlement import address_or_key
 from clients.mgrid.session import (
     ExitCode,
@@ -47,7 +47,7 @@ from clients.mgrid.session import (
     add_page_flags,
     add_tx_flags,
     leaf,
-    parse_hex,
+    page_or_all,
     sign_and_broadcast,
     uint_arg,
 )
@@ -275,17 +275,8 @@ def cmd_generator(s: Session) -> int:
 
 def _paged(s: Session, method: str, make: Any, items: str, response: Any) -> Any:
     """One page, or with --all every page at one height, of a paged query."""
-    a = s.args
-
-    def fetch(key: bytes, height: int) -> Any:
-        return _query(s, method, make(key), height)
-
-    if a.all:
-        if a.page_key:
-            raise UsageError("--all starts from the first page: drop --page-key")
-        height = a.height or int(s.rpc.status()["sync_info"]["latest_block_height"])
-        return response(**{items: list(pages(lambda key: fetch(key, height), items))})
-    return fetch(parse_hex(a.page_key, "--page-key"), a.height)
+    resp, _ = page_or_all(s, lambda key, h: _query(s, method, make(key), h), items, response)
+    return resp
 
 
 def cmd_issuances(s: Session) -> int:

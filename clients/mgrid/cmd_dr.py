@@ -34,18 +34,17 @@ every page at one height (``next_key`` empty).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from app.pb.mgrid.demand_response.v1 import demand_response_pb2 as dr_pb2
 from app.pb.mgrid.tx.v1 import tx_pb2
 from clients.mgrid import render
-from clients.mgrid.chain import ChainError, TxResult, pages
+from clients.mgrid.chain import TxResult
 from clients.mgrid.cmd_settlement import address_or_key
 from clients.mgrid.session import (
     ExitCode,
     Session,
-    UsageError,
     add_height,
     add_page_flags,
     add_tx_flags,
@@ -53,7 +52,7 @@ from clients.mgrid.session import (
     interval_arg,
     leaf,
     open_interval,
-    parse_hex,
+    page_or_all,
     sign_and_broadcast,
     uint_arg,
 )
@@ -207,27 +206,6 @@ def _query(s: Session, method: str, request: Any, height: int) -> Any:
     return s.chain.query(dr_pb2.DESCRIPTOR, method, request, height)
 
 
-def _height(s: Session) -> int:
-    """The height every page of one ``--all`` walk reads: --height, or the latest."""
-    if s.args.height:
-        return int(s.args.height)
-    height = int(s.rpc.status()["sync_info"]["latest_block_height"])
-    if not height:
-        raise ChainError("the node has no block yet")
-    return height
-
-
-def _list(s: Session, fetch: Callable[[bytes, int], Any], items: str, response_type: Any) -> Any:
-    """One page (``--page-key``, ``--limit``) or, with ``--all``, every page at one height."""
-    a = s.args
-    if not a.all:
-        return fetch(parse_hex(a.page_key, "--page-key"), a.height)
-    if a.page_key:
-        raise UsageError("--all starts from the first page: drop --page-key")
-    height = _height(s)
-    return response_type(**{items: list(pages(lambda key: fetch(key, height), items))})
-
-
 def cmd_params(s: Session) -> int:
     params = _query(s, "Params", dr_pb2.QueryParamsRequest(), s.args.height).params
     s.emit({"params": render.proto_json(params)}, render.record_text(params))
@@ -243,7 +221,7 @@ def cmd_event(s: Session) -> int:
 
 def cmd_events(s: Session) -> int:
     a = s.args
-    resp = _list(
+    resp, _ = page_or_all(
         s,
         lambda key, h: _query(
             s,
@@ -258,14 +236,14 @@ def cmd_events(s: Session) -> int:
         text = render.table(EVENT_HEADERS, [_event_row(e) for e in resp.events])
     else:
         text = f"no events for interval {a.interval}" if a.interval else "no events"
-    s.emit(render.proto_json(resp), _more(text, resp.next_key))
+    s.emit(render.proto_json(resp), text + render.more_hint(resp.next_key))
     return ExitCode.OK
 
 
 def cmd_opt_ins(s: Session) -> int:
     a = s.args
     participant = address_or_key(s, a.participant, "ADDR")
-    resp = _list(
+    resp, _ = page_or_all(
         s,
         lambda key, h: _query(
             s,
@@ -296,15 +274,11 @@ def cmd_opt_ins(s: Session) -> int:
         for o in resp.opt_ins
     ]
     text = render.table(MY_OPT_IN_HEADERS, rows) if rows else f"no opt-ins of {participant}"
-    s.emit(render.proto_json(resp), _more(text, resp.next_key))
+    s.emit(render.proto_json(resp), text + render.more_hint(resp.next_key))
     return ExitCode.OK
 
 
 # -- text -----------------------------------------------------------------------------------
-
-
-def _more(text: str, next_key: bytes) -> str:
-    return f"{text}\nmore: --page-key {bytes(next_key).hex()}" if next_key else text
 
 
 def _bus(bus: str) -> str:

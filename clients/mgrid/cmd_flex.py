@@ -30,18 +30,16 @@ response message (render.py), ``--all`` every page at one height.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from app.pb.mgrid.flexibility.v1 import flexibility_pb2
 from app.pb.mgrid.tx.v1 import tx_pb2
 from clients.mgrid import render
-from clients.mgrid.chain import ChainError, TxResult, pages
+from clients.mgrid.chain import TxResult
 from clients.mgrid.cmd_settlement import address_or_key
 from clients.mgrid.session import (
     ExitCode,
     Session,
-    UsageError,
     add_height,
     add_page_flags,
     add_tx_flags,
@@ -49,7 +47,7 @@ from clients.mgrid.session import (
     interval_arg,
     leaf,
     open_interval,
-    parse_hex,
+    page_or_all,
     sign_and_broadcast,
     uint_arg,
 )
@@ -201,20 +199,6 @@ def _query(s: Session, method: str, request: Any, height: int) -> Any:
     return s.chain.query(flexibility_pb2.DESCRIPTOR, method, request, height)
 
 
-def _list(s: Session, fetch: Callable[[bytes, int], Any], items: str, response_type: Any) -> Any:
-    """One page (``--page-key``, ``--limit``) or, with ``--all``, every page at one height."""
-    a = s.args
-    if not a.all:
-        return fetch(parse_hex(a.page_key, "--page-key"), a.height)
-    if a.page_key:
-        raise UsageError("--all starts from the first page: drop --page-key")
-    height = a.height or int(s.rpc.status()["sync_info"]["latest_block_height"])
-    if not height:
-        raise ChainError("the node has no block yet")
-    everything = list(pages(lambda key: fetch(key, height), items))
-    return response_type(**{items: everything})
-
-
 def cmd_need(s: Session) -> int:
     req = flexibility_pb2.QueryNeedRequest(id=s.args.need_id)
     resp = _query(s, "Need", req, s.args.height)
@@ -231,12 +215,12 @@ def cmd_needs(s: Session) -> int:
         req = flexibility_pb2.QueryNeedsRequest(interval=a.interval, page_key=key, limit=a.limit)
         return _query(s, "Needs", req, height)
 
-    resp = _list(s, fetch, "needs", flexibility_pb2.QueryNeedsResponse)
+    resp, _ = page_or_all(s, fetch, "needs", flexibility_pb2.QueryNeedsResponse)
     if resp.needs:
         text = _needs_table(resp.needs)
     else:
         text = f"no needs for interval {a.interval}" if a.interval else "no needs"
-    s.emit(render.proto_json(resp), _more(text, resp.next_key))
+    s.emit(render.proto_json(resp), text + render.more_hint(resp.next_key))
     return ExitCode.OK
 
 
@@ -248,9 +232,9 @@ def cmd_offers(s: Session) -> int:
         req = flexibility_pb2.QueryOffersRequest(provider=provider, page_key=key, limit=a.limit)
         return _query(s, "Offers", req, height)
 
-    resp = _list(s, fetch, "offers", flexibility_pb2.QueryOffersResponse)
+    resp, _ = page_or_all(s, fetch, "offers", flexibility_pb2.QueryOffersResponse)
     text = _offers_table(resp.offers) if resp.offers else f"no offers from {provider}"
-    s.emit(render.proto_json(resp), _more(text, resp.next_key))
+    s.emit(render.proto_json(resp), text + render.more_hint(resp.next_key))
     return ExitCode.OK
 
 
@@ -259,10 +243,6 @@ def cmd_offers(s: Session) -> int:
 
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
-
-
-def _more(text: str, next_key: bytes) -> str:
-    return text + (f"\nmore: --page-key {bytes(next_key).hex()}" if next_key else "")
 
 
 def _needs_table(needs: Any) -> str:

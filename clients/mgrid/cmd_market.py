@@ -47,7 +47,7 @@ from app.modules.market import MECHANISMS
 from app.pb.mgrid.market.v1 import market_pb2
 from clients.mgrid import audit, render
 from clients.mgrid import tx as txmod
-from clients.mgrid.chain import ChainError, TxResult
+from clients.mgrid.chain import TxResult
 from clients.mgrid.session import (
     ExitCode,
     Session,
@@ -61,6 +61,7 @@ from clients.mgrid.session import (
     open_interval,
     parse_address,
     parse_hex,
+    read_height,
     read_json_file,
     sign_and_broadcast,
     uint_arg,
@@ -415,11 +416,7 @@ def cmd_forecast(s: Session) -> int:
 
 
 def cmd_audit(s: Session) -> int:
-    height = s.args.height
-    if not height:  # every query of the audit must read the same state
-        height = int(s.rpc.status()["sync_info"]["latest_block_height"])
-        if not height:
-            raise ChainError("the node has no block yet")
+    height = read_height(s)  # every query of the audit must read the same state
     report = audit.audit_interval(s.chain, s.args.interval, height)
     s.emit(report.to_json(), _audit_text(report))
     return ExitCode.OK if report.match else ExitCode.CHAIN

@@ -49,7 +49,7 @@ from app.pb.mgrid.quota.v1 import quota_pb2
 from app.pb.mgrid.tx.v1 import tx_pb2
 from clients.mgrid import render
 from clients.mgrid import tx as txmod
-from clients.mgrid.chain import TxResult, pages
+from clients.mgrid.chain import TxResult
 from clients.mgrid.cmd_settlement import address_or_key
 from clients.mgrid.session import (
     NEXT,
@@ -61,7 +61,7 @@ from clients.mgrid.session import (
     add_tx_flags,
     interval_arg,
     leaf,
-    parse_hex,
+    page_or_all,
     sign_and_broadcast,
     uint_arg,
 )
@@ -354,15 +354,7 @@ def cmd_margins(s: Session) -> int:
         req = quota_pb2.QueryMarginsRequest(interval=a.interval, page_key=key, limit=a.limit)
         return _query(s, "Margins", req, height)
 
-    if a.all:
-        if a.page_key:
-            raise UsageError("--all starts from the first page: drop --page-key")
-        height = a.height or int(s.rpc.status()["sync_info"]["latest_block_height"])
-        resp = quota_pb2.QueryMarginsResponse(
-            margins=list(pages(lambda key: fetch(key, height), "margins"))
-        )
-    else:
-        resp = fetch(parse_hex(a.page_key, "--page-key"), a.height)
+    resp, _ = page_or_all(s, fetch, "margins", quota_pb2.QueryMarginsResponse)
     empty = f"no margins for interval {a.interval}" if a.interval else "no margins"
     s.emit(
         render.proto_json(resp),

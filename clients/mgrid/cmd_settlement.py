@@ -61,7 +61,7 @@ NET (what settlement did to the participant's balance).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from app import crypto
@@ -71,7 +71,7 @@ from app.pb.mgrid.settlement.v1 import settlement_pb2
 from app.pb.mgrid.tx.v1 import tx_pb2
 from clients.mgrid import render
 from clients.mgrid import tx as txmod
-from clients.mgrid.chain import ChainError, QueryError, TxResult, pages
+from clients.mgrid.chain import QueryError, TxResult, pages
 from clients.mgrid.keyring import InvalidKeyName, KeyNotFound
 from clients.mgrid.session import (
     ExitCode,
@@ -82,8 +82,9 @@ from clients.mgrid.session import (
     add_tx_flags,
     energy_arg,
     leaf,
+    page_or_all,
     parse_address,
-    parse_hex,
+    read_height,
     sign_and_broadcast,
     uint_arg,
 )
@@ -262,33 +263,6 @@ def _registered_participant(s: Session, name: str, pub_key: bytes) -> str:
     return str(meter.participant)
 
 
-def _height(s: Session) -> int:
-    """The height every query of one command reads: --height, or the latest."""
-    if s.args.height:
-        return int(s.args.height)
-    height = int(s.rpc.status()["sync_info"]["latest_block_height"])
-    if not height:
-        raise ChainError("the node has no block yet")
-    return height
-
-
-def _list(
-    s: Session, fetch: Callable[[bytes, int], Any], items: str, response_type: Any
-) -> tuple[Any, int]:
-    """One page (``--page-key``, ``--limit``) or, with ``--all``, every page at one height.
-
-    ``fetch(page_key, height)`` asks for one page. Returns the response and the height read.
-    """
-    a = s.args
-    if not a.all:
-        return fetch(parse_hex(a.page_key, "--page-key"), a.height), a.height
-    if a.page_key:
-        raise UsageError("--all starts from the first page: drop --page-key")
-    height = _height(s)
-    everything = list(pages(lambda key: fetch(key, height), items))
-    return response_type(**{items: everything}), height
-
-
 # -- transactions ---------------------------------------------------------------------------
 
 
@@ -354,7 +328,7 @@ def cmd_reading_query(s: Session) -> int:
 
 def cmd_readings(s: Session) -> int:
     a = s.args
-    resp, _ = _list(
+    resp, _ = page_or_all(
         s,
         lambda key, h: s.chain.readings(a.interval, page_key=key, limit=a.limit, height=h),
         "readings",
@@ -368,7 +342,7 @@ def cmd_readings(s: Session) -> int:
 
 def cmd_interval(s: Session) -> int:
     n = s.args.interval_id
-    height = _height(s)
+    height = read_height(s)
     resp = s.chain.settlement(n, height)
 
     def fetch(key: bytes) -> Any:
@@ -389,7 +363,7 @@ def cmd_settlements(s: Session) -> int:
     )
     if not participant and not a.interval:
         raise UsageError("give --interval N, --participant ADDR, or both")
-    resp, height = _list(
+    resp, height = page_or_all(
         s,
         lambda key, h: s.chain.settlements(
             interval=a.interval, participant=participant, page_key=key, limit=a.limit, height=h
@@ -469,7 +443,7 @@ def cmd_score(s: Session) -> int:
 def cmd_history(s: Session) -> int:
     a = s.args
     participant = address_or_key(s, a.participant, "ADDR")
-    resp, _ = _list(
+    resp, _ = page_or_all(
         s,
         lambda key, h: s.chain.reputation_history(
             participant, page_key=key, limit=a.limit, height=h
@@ -497,7 +471,7 @@ def cmd_history(s: Session) -> int:
 
 def cmd_ranking(s: Session) -> int:
     a = s.args
-    resp, height = _list(
+    resp, height = page_or_all(
         s,
         lambda key, h: s.chain.ranking(page_key=key, limit=a.limit, height=h),
         "scores",

@@ -40,12 +40,11 @@ from app.pb.mgrid.market.v1 import market_pb2
 from app.pb.mgrid.storage.v1 import storage_pb2
 from clients.mgrid import render
 from clients.mgrid import tx as txmod
-from clients.mgrid.chain import ChainError, TxResult, pages
+from clients.mgrid.chain import TxResult
 from clients.mgrid.cmd_settlement import address_or_key
 from clients.mgrid.session import (
     ExitCode,
     Session,
-    UsageError,
     add_height,
     add_page_flags,
     add_tx_flags,
@@ -53,7 +52,7 @@ from clients.mgrid.session import (
     interval_arg,
     leaf,
     open_interval,
-    parse_hex,
+    page_or_all,
     sign_and_broadcast,
     uint_arg,
 )
@@ -240,19 +239,6 @@ def _query(s: Session, method: str, request: Any, height: int) -> Any:
     return s.chain.query(storage_pb2.DESCRIPTOR, method, request, height)
 
 
-def _list(s: Session, fetch: Any, items: str, response_type: Any) -> Any:
-    """One page (``--page-key``, ``--limit``) or, with ``--all``, every page at one height."""
-    a = s.args
-    if not a.all:
-        return fetch(parse_hex(a.page_key, "--page-key"), a.height)
-    if a.page_key:
-        raise UsageError("--all starts from the first page: drop --page-key")
-    height = a.height or int(s.rpc.status()["sync_info"]["latest_block_height"])
-    if not height:
-        raise ChainError("the node has no block yet")
-    return response_type(**{items: list(pages(lambda key: fetch(key, height), items))})
-
-
 def state_text(state: storage_pb2.StorageState) -> str:
     """The state's fields, with the state of charge and the free capacity."""
     capacity = state.spec.capacity_wh
@@ -278,7 +264,7 @@ def cmd_state(s: Session) -> int:
 
 def cmd_list(s: Session) -> int:
     a = s.args
-    resp = _list(
+    resp, _ = page_or_all(
         s,
         lambda key, h: _query(
             s, "Storages", storage_pb2.QueryStoragesRequest(page_key=key, limit=a.limit), h
@@ -286,15 +272,17 @@ def cmd_list(s: Session) -> int:
         "storages",
         storage_pb2.QueryStoragesResponse,
     )
-    text = render.rows_text(resp.storages, STORAGE_COLUMNS, "no storage took a deposit yet")
-    s.emit(render.proto_json(resp), text + _more(resp.next_key))
+    text = render.rows_text(
+        resp.storages, STORAGE_COLUMNS, "no storage took a deposit yet", resp.next_key
+    )
+    s.emit(render.proto_json(resp), text)
     return ExitCode.OK
 
 
 def cmd_holders(s: Session) -> int:
     a = s.args
     storage = address_or_key(s, a.storage, "STORAGE")
-    resp = _list(
+    resp, _ = page_or_all(
         s,
         lambda key, h: _query(
             s,
@@ -305,8 +293,8 @@ def cmd_holders(s: Session) -> int:
         "holders",
         storage_pb2.QueryHoldersResponse,
     )
-    text = render.rows_text(resp.holders, HOLDER_COLUMNS, f"no credits on {storage}")
-    s.emit(render.proto_json(resp), text + _more(resp.next_key))
+    text = render.rows_text(resp.holders, HOLDER_COLUMNS, f"no credits on {storage}", resp.next_key)
+    s.emit(render.proto_json(resp), text)
     return ExitCode.OK
 
 
@@ -337,7 +325,3 @@ def cmd_redemptions(s: Session) -> int:
     return _records(
         s, "Redemptions", storage_pb2.QueryRedemptionsRequest, "redemptions", REDEMPTION_COLUMNS
     )
-
-
-def _more(next_key: bytes) -> str:
-    return f"\nmore: --page-key {bytes(next_key).hex()}" if next_key else ""

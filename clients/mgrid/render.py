@@ -153,9 +153,12 @@ def rows_text(
     else:
         rows = [[field_text(m, c, absent.get(c, "-")) for c in columns] for m in messages]
         text = table(columns, rows)
-    if next_key:
-        text += f"\nmore: --page-key {bytes(next_key).hex()}"
-    return text
+    return text + more_hint(next_key)
+
+
+def more_hint(next_key: bytes) -> str:
+    """Where the next page starts ("" on the last page), to append to a page's text."""
+    return f"\nmore: --page-key {bytes(next_key).hex()}" if next_key else ""
 
 
 # -- quantities for people: exact decimals, no floats -----------------------------------------

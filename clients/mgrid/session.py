@@ -226,6 +226,34 @@ def add_page_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--page-key", metavar="HEX", default="", help="next_key of the previous page")
 
 
+def read_height(s: Session) -> int:
+    """The height every query of one command reads: --height, or the latest committed."""
+    if s.args.height:
+        return int(s.args.height)
+    height = int(s.rpc.status()["sync_info"]["latest_block_height"])
+    if not height:
+        raise ChainError("the node has no block yet")
+    return height
+
+
+def page_or_all(
+    s: Session, fetch: Callable[[bytes, int], Any], items: str, response_type: Any
+) -> tuple[Any, int]:
+    """One page (``--page-key``, ``--limit``) or, with ``--all``, every page at one height.
+
+    ``fetch(page_key, height)`` asks for one page; ``items`` names the response's
+    repeated field. Returns the response and the height read (0: latest, one page).
+    """
+    a = s.args
+    if not a.all:
+        return fetch(parse_hex(a.page_key, "--page-key"), a.height), a.height
+    if a.page_key:
+        raise UsageError("--all starts from the first page: drop --page-key")
+    height = read_height(s)
+    everything = list(chainmod.pages(lambda key: fetch(key, height), items))
+    return response_type(**{items: everything}), height
+
+
 def parse_address(text: str, what: str) -> str:
     try:
         decode_address(text)

@@ -14,17 +14,22 @@ windows; everything settles in the first block after E's window.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from localnet.layout import FUNDED_KEYS
 from localnet.testing import LocalnetRunner
-from tests.support.localnets import mgrid_localnet
+from tests.support.localnets import (
+    mgrid,
+    mgrid_localnet,
+    mgrid_tx,
+    reading,
+    schedule,
+    supply,
+    wait_block_time,
+)
 
 pytestmark = pytest.mark.localnet
 PORT_OFFSET = 3500
@@ -40,62 +45,16 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
     yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, CHAIN_ID)
 
 
-def mgrid(net: LocalnetRunner, *args: str, node: int = 0) -> Any:
-    n = net.network()
-    cmd = [
-        sys.executable, "-m", "clients.mgrid.cli",
-        "--node", n.node(node).rpc_url,
-        "--keyring-dir", str(n.keyring_dir),
-        "--keyring-backend", "test",
-        "--output", "json",
-        *args,
-    ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
-    assert out.returncode == 0, f"{args}: {out.stderr}{out.stdout}"
-    return json.loads(out.stdout)
-
-
-def tx(net: LocalnetRunner, *args: str) -> Any:
-    result = mgrid(net, "tx", *args, "--broadcast-mode", "commit", "--yes")
-    assert result["code"] == 0, result
-    return result
-
-
-def supply(net: LocalnetRunner, node: int = 0) -> int:
-    out = mgrid(net, "query", "bank", "total-supply", node=node)
-    coins = out["supply"] if isinstance(out, dict) else out
-    return sum(int(c["amount"]) for c in coins if c["denom"] == "ugrid")
-
-
-def schedule(net: LocalnetRunner) -> dict[str, Any]:
-    return mgrid(net, "query", "market", "schedule")  # type: ignore[no-any-return]
-
-
-def wait_block_time(net: LocalnetRunner, t: int, what: str) -> None:
-    """Until a block at or after unix time ``t`` is committed."""
-    deadline = time.monotonic() + 120
-    while int(schedule(net)["block_time"]) < t:
-        assert time.monotonic() < deadline, f"no block reached {t} ({what})"
-        time.sleep(0.5)
-
-
-def reading(net: LocalnetRunner, who: str, n: int, imported: int, exported: int = 0) -> None:
-    tx(
-        net, "settlement", "reading", "--meter", f"{who}-meter", "--interval", str(n),
-        "--exported", str(exported), "--imported", str(imported), "--from", who,
-    )  # fmt: skip
-
-
 def test_grid_services_from_the_cli(net: LocalnetRunner) -> None:
     genesis_supply = sum(FUNDED_KEYS.values())
     addr: dict[str, str] = {}
     for who, bus in PARTICIPANTS.items():
         addr[who] = mgrid(net, "keys", "add", who)["address"]
         mgrid(net, "keys", "add", f"{who}-meter")
-        tx(net, "bank", "send", "faucet", addr[who], FUNDS)
-        tx(net, "registry", "apply", "--role", "consumer", "--bus", bus, "--from", who)
-        tx(net, "registry", "approve", addr[who], "--from", "utility")
-        tx(
+        mgrid_tx(net, "bank", "send", "faucet", addr[who], FUNDS)
+        mgrid_tx(net, "registry", "apply", "--role", "consumer", "--bus", bus, "--from", who)
+        mgrid_tx(net, "registry", "approve", addr[who], "--from", "utility")
+        mgrid_tx(
             net, "registry", "register-meter", addr[who], "--meter-key", f"{who}-meter",
             "--from", "utility",
         )  # fmt: skip
@@ -108,32 +67,34 @@ def test_grid_services_from_the_cli(net: LocalnetRunner) -> None:
     start, gate = int(times["start_time"]), int(times["gate_closure_time"])
 
     # EV charging on f2: 6 kW and 4 kW asked under a 5 kW margin -> beta 1/2.
-    margin = tx(
+    margin = mgrid_tx(
         net, "quota", "announce", "--bus", "f2", "--interval", str(e), "--margin", "5000",
         "--trading-seconds", "8", "--penalty", "1000000", "--from", "utility",
     )["margin_id"]  # fmt: skip
-    tx(net, "quota", "demand", str(margin), "--demand", "6000", "--from", "cora")
-    tx(net, "quota", "demand", str(margin), "--demand", "4000", "--from", "dave")
+    mgrid_tx(net, "quota", "demand", str(margin), "--demand", "6000", "--from", "cora")
+    mgrid_tx(net, "quota", "demand", str(margin), "--demand", "4000", "--from", "dave")
 
     # Demand response for the whole microgrid, flexibility on f1.
-    event = tx(
+    event = mgrid_tx(
         net, "dr", "create-event", "--interval", str(e), "--requested", "1000",
         "--reward", "300000", "--penalty", "100000", "--from", "utility",
     )["event_id"]  # fmt: skip
-    tx(net, "dr", "opt-in", str(event), "--commit", "500", "--from", "dora")
-    need = tx(
+    mgrid_tx(net, "dr", "opt-in", str(event), "--commit", "500", "--from", "dora")
+    need = mgrid_tx(
         net, "flex", "post-need", "--interval", str(e), "--bus", "f1", "--quantity", "600",
         "--max-price", "400000", "--penalty", "200000", "--from", "utility",
     )["need_id"]  # fmt: skip
-    tx(net, "flex", "offer", str(need), "--quantity", "600", "--price", "250000", "--from", "fred")
+    mgrid_tx(
+        net, "flex", "offer", str(need), "--quantity", "600", "--price", "250000", "--from", "fred"
+    )
 
     # Quotas allocated 8 s before the gate; cora buys 1 kW of dave's.
     wait_block_time(net, gate - 8, "quota allocation")
     station = mgrid(net, "query", "quota", "station", str(margin), addr["cora"])["station"]
     assert int(station["initial_quota_w"]) == 3000
-    tx(net, "quota", "order", str(margin), "--side", "sell", "--quantity", "1000",
+    mgrid_tx(net, "quota", "order", str(margin), "--side", "sell", "--quantity", "1000",
        "--price", "100", "--from", "dave")  # fmt: skip
-    tx(net, "quota", "order", str(margin), "--side", "buy", "--quantity", "1000",
+    mgrid_tx(net, "quota", "order", str(margin), "--side", "buy", "--quantity", "1000",
        "--price", "300", "--from", "cora")  # fmt: skip
 
     # Baseline readings for E - 1 (its window opens at E's start).

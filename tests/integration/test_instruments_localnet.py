@@ -18,17 +18,23 @@ for 10 s after the end). E is the first open interval + 2:
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from localnet.layout import FUNDED_KEYS
 from localnet.testing import LocalnetRunner
-from tests.support.localnets import mgrid_localnet
+from tests.support.localnets import (
+    mgrid,
+    mgrid_localnet,
+    mgrid_run,
+    mgrid_tx,
+    reading,
+    schedule,
+    supply,
+    wait_block_time,
+    wait_settled,
+)
 
 pytestmark = pytest.mark.localnet
 PORT_OFFSET = 3900
@@ -52,77 +58,21 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
     yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, CHAIN_ID)
 
 
-def run(net: LocalnetRunner, *args: str, node: int = 0) -> subprocess.CompletedProcess[str]:
-    n = net.network()
-    cmd = [
-        sys.executable, "-m", "clients.mgrid.cli",
-        "--node", n.node(node).rpc_url,
-        "--keyring-dir", str(n.keyring_dir),
-        "--keyring-backend", "test",
-        "--output", "json",
-        *args,
-    ]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
-
-
-def mgrid(net: LocalnetRunner, *args: str, node: int = 0) -> Any:
-    out = run(net, *args, node=node)
-    assert out.returncode == 0, f"{args}: {out.stderr}{out.stdout}"
-    return json.loads(out.stdout)
-
-
-def tx(net: LocalnetRunner, *args: str) -> Any:
-    result = mgrid(net, "tx", *args, "--broadcast-mode", "commit", "--yes")
-    assert result["code"] == 0, result
-    return result
-
-
-def supply(net: LocalnetRunner, node: int = 0) -> int:
-    out = mgrid(net, "query", "bank", "total-supply", node=node)
-    coins = out["supply"] if isinstance(out, dict) else out
-    return sum(int(c["amount"]) for c in coins if c["denom"] == "ugrid")
-
-
-def schedule(net: LocalnetRunner) -> dict[str, Any]:
-    return mgrid(net, "query", "market", "schedule")  # type: ignore[no-any-return]
-
-
-def wait_block_time(net: LocalnetRunner, t: int, what: str) -> None:
-    """Until a block at or after unix time ``t`` is committed."""
-    deadline = time.monotonic() + 120
-    while int(schedule(net)["block_time"]) < t:
-        assert time.monotonic() < deadline, f"no block reached {t} ({what})"
-        time.sleep(0.5)
-
-
-def wait_settled(net: LocalnetRunner, n: int) -> None:
-    settlement = mgrid(net, "query", "settlement", "interval", str(n))
-    wait_block_time(net, int(settlement["window_end"]), f"settlement of {n}")
-    time.sleep(2)  # the settling block committed and queryable
-
-
-def reading(net: LocalnetRunner, who: str, n: int, exported: int = 0, imported: int = 0) -> None:
-    tx(
-        net, "settlement", "reading", "--meter", f"{who}-meter", "--interval", str(n),
-        "--exported", str(exported), "--imported", str(imported), "--from", who,
-    )  # fmt: skip
-
-
 def test_certificates_and_storage_credits_from_the_cli(net: LocalnetRunner) -> None:
     genesis_supply = sum(FUNDED_KEYS.values())
     addr: dict[str, str] = {}
     for who, (role, bus) in PARTICIPANTS.items():
         addr[who] = mgrid(net, "keys", "add", who)["address"]
         mgrid(net, "keys", "add", f"{who}-meter")
-        tx(net, "bank", "send", "faucet", addr[who], FUNDS)
+        mgrid_tx(net, "bank", "send", "faucet", addr[who], FUNDS)
         spec = STORAGE_FLAGS if role == "storage" else ()
-        tx(net, "registry", "apply", "--role", role, "--bus", bus, *spec, "--from", who)
-        tx(net, "registry", "approve", addr[who], "--from", "utility")
-        tx(
+        mgrid_tx(net, "registry", "apply", "--role", role, "--bus", bus, *spec, "--from", who)
+        mgrid_tx(net, "registry", "approve", addr[who], "--from", "utility")
+        mgrid_tx(
             net, "registry", "register-meter", addr[who], "--meter-key", f"{who}-meter",
             "--from", "utility",
         )  # fmt: skip
-    tx(net, "registry", "set-renewable", addr["gina"], "solar", "--from", "utility")
+    mgrid_tx(net, "registry", "set-renewable", addr["gina"], "solar", "--from", "utility")
     assert (
         mgrid(net, "query", "registry", "participant", addr["gina"])["participant"]["technology"]
         == "solar"
@@ -134,7 +84,9 @@ def test_certificates_and_storage_credits_from_the_cli(net: LocalnetRunner) -> N
     interval = mgrid(net, "query", "market", "interval", str(e))
     start = int(interval.get("interval", interval)["start_time"])
 
-    tx(net, "storage", "deposit", addr["stella"], "10000", "--interval", str(e), "--from", "dora")
+    mgrid_tx(
+        net, "storage", "deposit", addr["stella"], "10000", "--interval", str(e), "--from", "dora"
+    )
 
     # Readings of E and E + 1, each in its window.
     wait_block_time(net, start + length, "readings of E")
@@ -157,8 +109,10 @@ def test_certificates_and_storage_credits_from_the_cli(net: LocalnetRunner) -> N
     dora, stella = rows[addr["dora"]], rows[addr["stella"]]
     assert (int(dora["contracted_sell_wh"]), int(dora["imbalance_sold_wh"])) == (10_000, 0)
     assert (int(stella["contracted_buy_wh"]), int(stella["imbalance_bought_wh"])) == (10_000, 0)
-    tx(net, "storage", "transfer", addr["stella"], addr["cora"], "2000", "--from", "dora")
-    tx(net, "storage", "redeem", addr["stella"], "2000", "--interval", str(e + 3), "--from", "cora")
+    mgrid_tx(net, "storage", "transfer", addr["stella"], addr["cora"], "2000", "--from", "dora")
+    mgrid_tx(
+        net, "storage", "redeem", addr["stella"], "2000", "--interval", str(e + 3), "--from", "cora"
+    )
     holders = mgrid(net, "query", "storage", "holders", addr["stella"])["holders"]
     assert {h["holder"]: (int(h.get("wh", 0)), int(h.get("locked_wh", 0))) for h in holders} == {
         addr["dora"]: (7_000, 0),
@@ -183,8 +137,8 @@ def test_certificates_and_storage_credits_from_the_cli(net: LocalnetRunner) -> N
     assert (int(generator["issued"]), int(generator.get("carry_wh", 0))) == (1, 0)
 
     # Given away, retired for a beneficiary, and then it cannot move.
-    tx(net, "certificates", "transfer", addr["dora"], "1", denom, "--from", "gina")
-    tx(
+    mgrid_tx(net, "certificates", "transfer", addr["dora"], "1", denom, "--from", "gina")
+    mgrid_tx(
         net, "certificates", "retire", denom, "1", "--beneficiary", "Household 12",
         "--from", "dora",
     )  # fmt: skip
@@ -193,7 +147,7 @@ def test_certificates_and_storage_credits_from_the_cli(net: LocalnetRunner) -> N
     ]
     assert retirement["beneficiary"] == "Household 12"
     assert retirement["origin"]["generator"] == addr["gina"]
-    moved = run(
+    moved = mgrid_run(
         net, "tx", "certificates", "transfer", addr["cora"], "1", denom, "--from", "dora",
         "--broadcast-mode", "commit", "--yes",
     )  # fmt: skip

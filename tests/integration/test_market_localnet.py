@@ -6,17 +6,14 @@ every validator agreeing on the app hash and total supply unchanged."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from localnet.layout import FUNDED_KEYS
 from localnet.testing import LocalnetRunner
-from tests.support.localnets import mgrid_localnet
+from tests.support.localnets import mgrid, mgrid_localnet, mgrid_run, mgrid_tx, supply
 
 pytestmark = pytest.mark.localnet
 PORT_OFFSET = 2700
@@ -28,35 +25,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
     yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, CHAIN_ID)
 
 
-def mgrid(net: LocalnetRunner, *args: str, node: int = 0, ok: bool = True) -> Any:
-    n = net.network()
-    cmd = [
-        sys.executable, "-m", "clients.mgrid.cli",
-        "--node", n.node(node).rpc_url,
-        "--keyring-dir", str(n.keyring_dir),
-        "--keyring-backend", "test",
-        "--output", "json",
-        *args,
-    ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
-    if ok:
-        assert out.returncode == 0, f"{args}: {out.stderr}{out.stdout}"
-        return json.loads(out.stdout)
-    return out
-
-
-def tx(net: LocalnetRunner, *args: str) -> Any:
-    result = mgrid(net, "tx", *args, "--broadcast-mode", "commit", "--yes")
-    assert result["code"] == 0, result
-    return result
-
-
-def supply(net: LocalnetRunner, node: int = 0) -> int:
-    out = mgrid(net, "query", "bank", "total-supply", node=node)
-    coins = out["supply"] if isinstance(out, dict) else out
-    return sum(int(c["amount"]) for c in coins if c["denom"] == "ugrid")
-
-
 def test_an_interval_from_the_cli(net: LocalnetRunner) -> None:
     genesis_supply = sum(FUNDED_KEYS.values())
     assert supply(net) == genesis_supply
@@ -64,19 +32,19 @@ def test_an_interval_from_the_cli(net: LocalnetRunner) -> None:
     for name in ("prosumer", "consumer", "meter1"):
         addr[name] = mgrid(net, "keys", "add", name)["address"]
     for name in ("prosumer", "consumer"):
-        tx(net, "bank", "send", "faucet", addr[name], "10000000000ugrid")
+        mgrid_tx(net, "bank", "send", "faucet", addr[name], "10000000000ugrid")
 
-    tx(net, "registry", "apply", "--role", "prosumer", "--bus", "f1", "--from", "prosumer")
-    tx(net, "registry", "apply", "--role", "consumer", "--bus", "f2", "--from", "consumer")
+    mgrid_tx(net, "registry", "apply", "--role", "prosumer", "--bus", "f1", "--from", "prosumer")
+    mgrid_tx(net, "registry", "apply", "--role", "consumer", "--bus", "f2", "--from", "consumer")
     # Not approved yet: an order is refused with the market's own code.
-    refused = mgrid(
+    refused = mgrid_run(
         net, "tx", "market", "place-order", "buy", "--quantity", "1000", "--price", "200000",
-        "--interval", "next", "--from", "consumer", "--yes", ok=False,
+        "--interval", "next", "--from", "consumer", "--yes",
     )  # fmt: skip
     assert refused.returncode == 1 and "not approved" in refused.stdout + refused.stderr
     for name in ("prosumer", "consumer"):
-        tx(net, "registry", "approve", addr[name], "--from", "utility")
-    tx(
+        mgrid_tx(net, "registry", "approve", addr[name], "--from", "utility")
+    mgrid_tx(
         net,
         "registry",
         "register-meter",
@@ -93,11 +61,11 @@ def test_an_interval_from_the_cli(net: LocalnetRunner) -> None:
     # away that both land before it closes.
     sched = mgrid(net, "query", "market", "schedule")
     n = int(sched["first_open"]) + 1
-    sell = tx(
+    sell = mgrid_tx(
         net, "market", "place-order", "sell", "--quantity", "3kWh", "--price", "150000",
         "--interval", str(n), "--grid-fill", "--from", "prosumer",
     )  # fmt: skip
-    buy = tx(
+    buy = mgrid_tx(
         net, "market", "place-order", "buy", "--quantity", "2000", "--price", "200000",
         "--interval", str(n), "--grid-fill", "--from", "consumer",
     )  # fmt: skip

@@ -30,6 +30,7 @@ import base64
 import calendar
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -54,6 +55,7 @@ BROADCAST_MODES = ("sync", "commit")
 # How many blocks before the first poll TxWatcher reads: a transaction
 # broadcast in sync mode a little while before the wait began is still found.
 TX_LOOKBACK_BLOCKS = 50
+COMMIT_LAG_SECONDS = 5.0  # how long a query waits for the app to commit the newest block
 
 
 class RPCLike(Protocol):
@@ -182,6 +184,12 @@ class ChainClient:
             )
         path = query_path(file_descriptor, method)
         response = self.rpc.abci_query(path, request.SerializeToString(), height=height)
+        # CometBFT stores block H (and reports it as the latest height) a moment
+        # before the app has committed it: a query at that height waits for the commit.
+        deadline = time.monotonic() + COMMIT_LAG_SECONDS
+        while _not_committed_yet(response, height) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            response = self.rpc.abci_query(path, request.SerializeToString(), height=height)
         code = int(response.get("code") or 0)
         if code:
             raise QueryError(
@@ -660,6 +668,19 @@ class TxWatcher:
             self.next_height = max(1, latest - TX_LOOKBACK_BLOCKS)
         first, self.next_height = self.next_height, max(self.next_height, latest + 1)
         return find_tx_in_blocks(self.rpc, self.txhash, first, latest)
+
+
+_NOT_COMMITTED = re.compile(r"height (\d+) is not committed \(latest (\d+)\)")
+
+
+def _not_committed_yet(response: dict[str, Any], height: int) -> bool:
+    """The app refused ``height`` as the block after its last commit (app.chain's
+    ErrHeightUnavailable, tx/16): the commit is under way. Not for a pruned height,
+    nor one further ahead."""
+    if height <= 0 or int(response.get("code") or 0) != 16 or response.get("codespace") != "tx":
+        return False
+    m = _NOT_COMMITTED.search(str(response.get("log") or ""))
+    return m is not None and int(m.group(1)) == height == int(m.group(2)) + 1
 
 
 def validator_count(rpc: Any) -> int | None:

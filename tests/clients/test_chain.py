@@ -48,6 +48,40 @@ def test_query_error_carries_codespace_code_and_log(fake_node: FakeNode) -> None
     assert "codespace=tx code=12: invalid address" in str(err)
 
 
+class _CommittingNode:
+    """Answers a query at ``height`` as the app would while block ``height`` is being
+    committed: ``lag`` refusals first, then the answer."""
+
+    def __init__(self, log: str, lag: int):
+        self.log, self.lag, self.calls = log, lag, 0
+
+    def abci_query(self, path: str, data: bytes = b"", height: int = 0, prove: bool = False) -> Any:
+        self.calls += 1
+        if self.calls <= self.lag:
+            return {"code": 16, "codespace": "tx", "log": self.log}
+        return {"code": 0, "value": bank_pb2.QueryBalanceResponse().SerializeToString()}
+
+
+def test_a_query_at_the_block_being_committed_waits_for_the_commit() -> None:
+    node = _CommittingNode("height not available: height 8 is not committed (latest 7)", lag=2)
+    ChainClient(node).balance(ADDR, DENOM, height=8)  # type: ignore[arg-type]
+    assert node.calls == 3
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        "height not available: height 8 is not committed (latest 5)",  # further ahead
+        "height not available: height 8 was pruned (available 9..20)",
+    ],
+)
+def test_other_unavailable_heights_fail_at_once(log: str) -> None:
+    node = _CommittingNode(log, lag=1)
+    with pytest.raises(QueryError):
+        ChainClient(node).balance(ADDR, DENOM, height=8)  # type: ignore[arg-type]
+    assert node.calls == 1
+
+
 def test_query_rejects_a_request_of_the_wrong_type(fake_node: FakeNode) -> None:
     with pytest.raises(TypeError):
         ChainClient(fake_node).query(bank_pb2.DESCRIPTOR, "Balance", bank_pb2.QueryParamsRequest())

@@ -82,6 +82,7 @@ class Dashboard:
             "participant": lambda args, q, h: self.views.participant(self._arg(args), h),
             "chain": lambda args, q, h: self.views.chain(),
             "ibc": lambda args, q, h: self.views.ibc(h),
+            "grid": lambda args, q, h: self.views.grid(h),
         }
 
     @staticmethod

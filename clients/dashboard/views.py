@@ -27,8 +27,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from app import crypto
+from app.pb.mgrid.certificates.v1 import certificates_pb2
+from app.pb.mgrid.demand_response.v1 import demand_response_pb2
+from app.pb.mgrid.flexibility.v1 import flexibility_pb2
 from app.pb.mgrid.market.v1 import market_pb2
+from app.pb.mgrid.quota.v1 import quota_pb2
 from app.pb.mgrid.registry.v1 import registry_pb2
+from app.pb.mgrid.storage.v1 import storage_pb2
 from clients.mgrid.chain import (
     ChainClient,
     ChainError,
@@ -37,7 +42,7 @@ from clients.mgrid.chain import (
     pages,
     parse_block_time_ns,
 )
-from clients.mgrid.render import enum_label
+from clients.mgrid.render import enum_label, proto_json
 from clients.rpc import RPCError
 
 MAX_INTERVALS = 672  # a week of 15-minute intervals
@@ -53,6 +58,23 @@ MAX_SCAN_PAGES = 20  # a participant's orders or trades: newest of at most 20,00
 BLOCKS_SHOWN = 20
 SCORE_BIN = 100_000  # ppm: histogram bins of 10 %
 JS_SAFE = 2**53
+GRID_ROWS = 50
+# The grid-service and instrument records /api/grid lists, newest first:
+# (name, module, Query method, request type, repeated field of the response).
+GRID_LISTS: tuple[tuple[str, Any, str, str, str], ...] = (
+    ("dr_events", demand_response_pb2, "Events", "QueryEventsRequest", "events"),
+    ("flex_needs", flexibility_pb2, "Needs", "QueryNeedsRequest", "needs"),
+    ("quota_margins", quota_pb2, "Margins", "QueryMarginsRequest", "margins"),
+    ("certificate_issuances", certificates_pb2, "Issuances", "QueryIssuancesRequest", "issuances"),
+    (
+        "certificate_retirements",
+        certificates_pb2,
+        "Retirements",
+        "QueryRetirementsRequest",
+        "retirements",
+    ),
+    ("storages", storage_pb2, "Storages", "QueryStoragesRequest", "storages"),
+)
 
 
 class NotFound(Exception):
@@ -339,6 +361,22 @@ def newest(fetch: Callable[[bytes], Any], items: str, keep: int) -> list[Any]:
         if not key:
             break
     return kept
+
+
+def flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A record as one table row: nested fields as ``a.b``, lists as their length when
+    they hold records, else joined."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = prefix + key
+        if isinstance(value, dict):
+            out.update(flat(value, name + "."))
+        elif isinstance(value, list):
+            simple = all(not isinstance(v, dict | list) for v in value)
+            out[name] = ", ".join(str(v) for v in value) if simple else len(value)
+        else:
+            out[name] = value
+    return out
 
 
 class Roster:
@@ -977,3 +1015,19 @@ class Views:
             "error": t.error,
             "height": t.height,
         }
+
+    # -- grid services and instruments ----------------------------------------------------
+
+    def grid(self, height: int | None = None) -> dict[str, Any]:
+        """The newest records of each grid service and instrument, as flat rows."""
+        height = self.height(height)
+        out: dict[str, Any] = {"height": height}
+        for name, module, method, request_type, items in GRID_LISTS:
+            request = getattr(module, request_type)
+
+            def fetch(key: bytes, m: Any = module, q: str = method, r: Any = request) -> Any:
+                return self.client.query(m.DESCRIPTOR, q, r(page_key=key, limit=SCAN_PAGE), height)
+
+            rows = newest(fetch, items, GRID_ROWS)
+            out[name] = [flat(proto_json(r)) for r in reversed(rows)]
+        return out

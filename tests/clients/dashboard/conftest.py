@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clients.dashboard.views import Views
+from tests.app.demand_response.conftest import DR
 from tests.app.market.conftest import ALICE, BOB, CAROL, EVE, START, Market, app_state
 from tests.support.inproc import InProcessNode
 
@@ -35,6 +36,7 @@ class World:
         assert m.place(ALICE, "sell", 300, 120, interval=self.open).code == 0
         assert m.place(BOB, "buy", 200, 180, interval=self.open).code == 0
         assert m.place(EVE, "buy", 600, None, interval=self.open).code == 0  # no limit price
+        self.dr_event = DR(m).new_event(10_000, interval=self.open)
 
     def close(self) -> None:
         self.node.close()

@@ -19,6 +19,7 @@ from clients.dashboard.views import (
     Views,
     crossing,
     curve,
+    flat,
     histogram,
     levels,
 )
@@ -232,3 +233,16 @@ def test_market_order_status_labels_are_short(world: World) -> None:
         n.removeprefix("ORDER_STATUS_").lower()
         for n in market_pb2.OrderStatus.DESCRIPTOR.values_by_name
     }
+
+
+def test_grid_lists_the_newest_records_as_flat_rows(world: World) -> None:
+    out = world.views.grid()
+    [event] = out["dr_events"]
+    assert event["id"] == world.dr_event and event["requested_wh"] == 10_000
+    assert event["interval"] == world.open
+    assert out["storages"] == [] and out["certificate_issuances"] == []
+
+
+def test_flat_rows() -> None:
+    row = flat({"a": 1, "b": {"c": 2, "d": {"e": 3}}, "f": [1, 2], "g": [{"x": 1}]})
+    assert row == {"a": 1, "b.c": 2, "b.d.e": 3, "f": "1, 2", "g": 1}

@@ -663,8 +663,9 @@ class Views:
             rows.append(
                 self._roster_row(rank, s.participant, s, registered.pop(s.participant, None))
             )
+        initial = self.client.reputation_params(height).initial_score
         for address in sorted(registered):
-            rows.append(self._roster_row(0, address, None, registered[address]))
+            rows.append(self._roster_row(0, address, None, registered[address], initial))
         built = Roster(height, rows, now)
         with self._lock:
             if self._roster is None or self._roster.height <= height:
@@ -672,11 +673,15 @@ class Views:
         return built
 
     @staticmethod
-    def _roster_row(rank: int, address: str, score: Any, p: Any) -> dict[str, Any]:
+    def _roster_row(
+        rank: int, address: str, score: Any, p: Any, initial: int = 0
+    ) -> dict[str, Any]:
+        """A participant's row; one never settled (rank 0) shows the initial score, as the
+        chain's Score query answers for it."""
         return {
             "rank": rank,
             "address": address,
-            "score": score.score if score is not None else None,
+            "score": score.score if score is not None else initial,
             "intervals": score.intervals if score is not None else 0,
             "suspensions": score.suspensions if score is not None else 0,
             "suspended_until": score.suspended_until if score is not None else 0,
@@ -719,7 +724,7 @@ class Views:
             "offset": offset,
             "limit": limit,
             "rows": page,
-            "histogram": histogram(r["score"] for r in roster.rows if r["score"] is not None),
+            "histogram": histogram(r["score"] for r in roster.rows if r["rank"]),
             "suspended": sum(1 for r in roster.rows if r["suspended_until"] > block_interval),
             "movers": movers,
             "movers_interval": movers_interval,

@@ -10,10 +10,11 @@ COMETBFT := $(BIN)/cometbft
 PROTOS := $(shell find proto -name '*.proto') proto/gen.py
 
 .DEFAULT_GOAL := help
-.PHONY: help install localnet localnet-stop test test-fast compliance lint fmt clean bench
+.PHONY: help install browser localnet localnet-stop dashboard dashboard-screenshots test test-fast \
+	compliance lint fmt clean bench
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(VENV)/.installed $(COMETBFT) app/pb/.stamp ## Install everything (venv, package, CometBFT, generated protobuf); idempotent
 
@@ -32,13 +33,40 @@ $(COMETBFT): Makefile
 app/pb/.stamp: $(PROTOS) $(VENV)/.installed
 	$(PY) proto/gen.py $(COMETBFT_VERSION)
 
+# The dashboard's browser tests drive Debian's chromium through its chromedriver
+# (never a downloaded one). `make test` installs them when they are missing and
+# we are root (CI); otherwise it says what to install and those tests skip.
+# `make install` does not need them: the localnet runs without a browser.
+BROWSER_PACKAGES := chromium chromium-driver
+browser: ## Install Debian's chromium and chromium-driver for the browser tests (as root; done by `make test`)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing $(BROWSER_PACKAGES) (Debian) for the dashboard's browser tests"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BROWSER_PACKAGES); \
+	else \
+		echo "NOTE: /usr/bin/chromium or /usr/bin/chromedriver is missing: the dashboard's browser tests will skip."; \
+		echo "      Install them with: sudo apt-get install --no-install-recommends $(BROWSER_PACKAGES)"; \
+	fi
+
 localnet: install ## Start a 4-validator localnet (extra options: LOCALNET_ARGS="--block-time 0.5")
 	$(PY) -m localnet up $(LOCALNET_ARGS)
 
 localnet-stop: ## Stop the localnet started by `make localnet`
 	@test -x $(PY) && $(PY) -m localnet down || true
 
-test: install ## Run the whole test suite (unit, integration with real CometBFT, localnet)
+# mgrid-dashboard follows every node of a localnet (node i's RPC port is
+# 26657 + 10 i + the port offset).
+DASHBOARD_PORT ?= 8080
+LOCALNET_RPC_PORTS := 26657 26667 26677 26687
+LOCALNET_NODES := $(foreach p,$(LOCALNET_RPC_PORTS),--node http://127.0.0.1:$(p))
+
+dashboard: install ## Start mgrid-dashboard on the localnet of `make localnet`: http://127.0.0.1:8080 (DASHBOARD_PORT=N)
+	$(VENV)/bin/mgrid-dashboard $(LOCALNET_NODES) --port $(DASHBOARD_PORT)
+
+dashboard-screenshots: install browser ## Regenerate docs/dashboard/*.png: the browser test against a fresh localnet with the simulator
+	DASHBOARD_SCREENSHOTS=docs/dashboard $(PY) -m pytest tests/integration/test_dashboard_localnet.py -q
+
+test: install browser ## Run the whole test suite (unit, integration with real CometBFT, localnet, browser)
 	$(PY) -m pytest
 
 test-fast: install ## Run only the fast unit tests
@@ -63,21 +91,37 @@ clean: ## Remove generated code and build outputs (keeps .venv and bin)
 	rm -rf app/pb build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # `make demo`: a localnet of its own (chain mg-demo, ports offset by 300, home
-# .localnet/mg-demo, recreated each time) and mgrid-sim on it. DEMO_ARGS are
-# passed to mgrid-sim; DEMO_KEEP=1 leaves the localnet running afterwards.
+# .localnet/mg-demo, recreated each time), mgrid-dashboard on it in the background
+# (http://127.0.0.1:$(DASHBOARD_PORT), log and pid in .localnet/mg-demo) and mgrid-sim
+# on it. DEMO_ARGS are passed to mgrid-sim; DEMO_KEEP=1 leaves the localnet and the
+# dashboard running afterwards.
 DEMO_HOME := .localnet/mg-demo
 DEMO_PORT_OFFSET := 300
 DEMO_RPC := http://127.0.0.1:$(shell echo $$((26657 + $(DEMO_PORT_OFFSET))))
+DEMO_NODES := $(foreach p,$(LOCALNET_RPC_PORTS),--node http://127.0.0.1:$(shell echo $$(($(p) + $(DEMO_PORT_OFFSET)))))
+DEMO_DASHBOARD := dashboard: http://127.0.0.1:$(DASHBOARD_PORT) (live view of the simulated market)
+# Stops the demo's dashboard if its recorded pid is still an mgrid-dashboard (no single quotes: used in a trap).
+DEMO_DASHBOARD_STOP := pid=$$(cat $(DEMO_HOME)/dashboard.pid 2>/dev/null); \
+	if [ -n "$$pid" ] && { grep -qs mgrid-dashboard /proc/$$pid/cmdline || ps -p $$pid -o args= 2>/dev/null | grep -q mgrid-dashboard; }; then \
+	kill $$pid; fi; rm -f $(DEMO_HOME)/dashboard.pid
 DEMO_ARGS ?= --households 8 --intervals 5 --seed 1 --misbehave 1
 MGRID_DEMO := $(VENV)/bin/mgrid --node $(DEMO_RPC) --keyring-dir $(DEMO_HOME)/keyring --keyring-backend test
 .PHONY: demo demo-stop
 
-demo: install ## See the market work: fresh localnet, 8 simulated households, 5 intervals (DEMO_KEEP=1 keeps it up)
+demo: install ## See the market work: fresh localnet, live dashboard, 8 simulated households, 5 intervals (DEMO_KEEP=1 keeps it up)
+	@$(DEMO_DASHBOARD_STOP)
 	@$(PY) -m localnet down --home $(DEMO_HOME) >/dev/null 2>&1 || true
 	@rm -rf $(DEMO_HOME)
 	$(PY) -m localnet up --chain-id mg-demo --home $(DEMO_HOME) --port-offset $(DEMO_PORT_OFFSET) >/dev/null
-	@echo "localnet mg-demo is up (4 validators, node0 RPC $(DEMO_RPC)); starting the households"
-	@if [ "$(DEMO_KEEP)" != 1 ]; then trap '$(PY) -m localnet down --home $(DEMO_HOME) >/dev/null 2>&1' EXIT; trap 'exit 130' INT TERM; fi; \
+	@echo "localnet mg-demo is up (4 validators, node0 RPC $(DEMO_RPC)); starting the dashboard (log: $(DEMO_HOME)/dashboard.log)"
+	@nohup $(VENV)/bin/mgrid-dashboard $(DEMO_NODES) --port $(DASHBOARD_PORT) >$(DEMO_HOME)/dashboard.log 2>&1 & echo $$! >$(DEMO_HOME)/dashboard.pid
+	@for i in $$(seq 50); do grep -qs "dashboard: http" $(DEMO_HOME)/dashboard.log && break; sleep 0.2; done; \
+	if ! grep -qs "dashboard: http" $(DEMO_HOME)/dashboard.log; then \
+		echo "WARNING: the dashboard is not listening yet (port $(DASHBOARD_PORT) taken? DASHBOARD_PORT=N picks another):"; \
+		tail -n 5 $(DEMO_HOME)/dashboard.log; fi
+	@echo ""; echo "  $(DEMO_DASHBOARD)"; echo ""
+	@echo "starting the households"
+	@if [ "$(DEMO_KEEP)" != 1 ]; then trap '$(DEMO_DASHBOARD_STOP); $(PY) -m localnet down --home $(DEMO_HOME) >/dev/null 2>&1' EXIT; trap 'exit 130' INT TERM; fi; \
 	$(VENV)/bin/mgrid-sim --node $(DEMO_RPC) --keyring-dir $(DEMO_HOME)/keyring --keyring-backend test \
 		--save-keys $(DEMO_ARGS) --csv $(DEMO_HOME)/intervals.csv --csv-households $(DEMO_HOME)/households.csv; \
 	status=$$?; \
@@ -90,10 +134,12 @@ demo: install ## See the market work: fresh localnet, 8 simulated households, 5 
 		echo "  \$$MG query settlement interval N            (N: an interval of the table)"; \
 		echo "  \$$MG query reputation history sim1-h05      (the households' keys: \$$MG keys list)"; \
 		echo "  $(PY) -m localnet status --home $(DEMO_HOME)"; \
-	else echo "stopping the demo localnet (DEMO_KEEP=1 keeps it running)"; fi; \
+		echo ""; echo "  $(DEMO_DASHBOARD)"; echo ""; \
+	else echo "stopping the dashboard and the demo localnet (DEMO_KEEP=1 keeps them running)"; fi; \
 	exit $$status
 
-demo-stop: ## Stop the localnet left running by `make demo DEMO_KEEP=1`
+demo-stop: ## Stop the localnet and dashboard left running by `make demo DEMO_KEEP=1`
+	@$(DEMO_DASHBOARD_STOP)
 	@test -x $(PY) && $(PY) -m localnet down --home $(DEMO_HOME) || true
 
 # `make ibc-localnet`: two microgrids on this machine joined by IBC (docs/relayer.md):

@@ -23,6 +23,7 @@ import json
 import mimetypes
 import queue
 import re
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -157,6 +158,13 @@ def _error(status: int, text: str) -> tuple[int, bytes]:
 class Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes: without this, Nagle's algorithm holds
+        # the body back for the client's delayed ACK, 40 ms per request on a kept-alive
+        # connection (the page's).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per error only
         pass

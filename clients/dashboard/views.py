@@ -412,6 +412,7 @@ class Views:
         self._final: dict[int, dict[str, Any] | None] = {}  # settled rows; None: before genesis
         self._movers: dict[int, list[dict[str, Any]]] = {}  # by settled interval
         self._roster: Roster | None = None
+        self._schedules: dict[int, Any] = {}  # by height: the app reads every open order
 
     # -- shared ---------------------------------------------------------------------------
 
@@ -423,6 +424,19 @@ class Views:
             raise ChainError("the node has no block yet")
         return height, status
 
+    def schedule(self, height: int) -> Any:
+        """The market's schedule at ``height``, asked once per height: the app counts the
+        open orders of the next interval to answer it (tens of ms with thousands)."""
+        with self._lock:
+            kept = self._schedules.get(height)
+        if kept is None:
+            kept = self.client.schedule(height)
+            with self._lock:
+                if len(self._schedules) >= 16:
+                    self._schedules.pop(min(self._schedules))
+                self._schedules[height] = kept
+        return kept
+
     def height(self, height: int | None = None) -> int:
         return height if height else self.latest()[0]
 
@@ -430,7 +444,7 @@ class Views:
         height, st = self.latest()
         sync = st["sync_info"]
         params = self.client.market_params(height).params
-        sched = self.client.schedule(height)
+        sched = self.schedule(height)
         info = _call(self.rpc, "abci_info") or {}
         response = info.get("response") or {}
         return {
@@ -458,7 +472,7 @@ class Views:
     def market(self, height: int | None = None) -> dict[str, Any]:
         height = self.height(height)
         p = self.client.market_params(height).params
-        sched = self.client.schedule(height)
+        sched = self.schedule(height)
         books: list[dict[str, Any]] = []
         for interval_id, role in book_roles(sched.current_interval, sched.next_to_clear):
             state = self.client.interval(interval_id, height)
@@ -541,7 +555,7 @@ class Views:
         return row
 
     def interval_rows(self, height: int, limit: int) -> tuple[Any, list[dict[str, Any]]]:
-        sched = self.client.schedule(height)
+        sched = self.schedule(height)
         first = max(1, sched.next_to_clear - limit)
         rows = []
         for interval_id in range(first, sched.next_to_clear):
@@ -711,7 +725,7 @@ class Views:
         needle = q.strip().lower()
         if needle:
             rows = [r for r in rows if needle in r["address"]]
-        sched = self.client.schedule(roster.height)
+        sched = self.schedule(roster.height)
         block_interval = sched.current_interval
         page = [
             {**r, "suspended": r["suspended_until"] > block_interval}

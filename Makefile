@@ -75,7 +75,7 @@ test-fast: install ## Run only the fast unit tests
 compliance: install ## Run every command of docs/COMPLIANCE.md, the real-network tests included (~10 min)
 	COMPLIANCE_ALL=1 $(PY) -m pytest tests/docs/test_compliance.py
 
-bench: install ## Benchmarks: app vs CometBFT's kvstore on fresh localnets, components; writes bench/results.json, BENCHMARKS.md (~20 min; BENCH_ARGS=--quick: ~3 min)
+bench: install ## Benchmarks: app vs CometBFT's kvstore on fresh localnets, components; writes bench/results.json, BENCHMARKS.md (~27 min; BENCH_ARGS=--quick: ~3 min)
 	$(PY) -m bench $(BENCH_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy over app, ibc, clients, localnet

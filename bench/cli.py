@@ -1,14 +1,15 @@
 """``python -m bench``: the whole benchmark, written to results.json and BENCHMARKS.md.
 
-    python -m bench                      # everything, about 20 minutes on 2 cores
+    python -m bench                      # everything, about 25 minutes on 2 cores
     python -m bench --quick              # short steps, small components, under 3 minutes
     python -m bench --workloads orders,kvstore --components none --duration 20
     python -m bench.report               # re-render BENCHMARKS.md from results.json
 
 Workloads (each on a fresh localnet, see bench.system): orders, transfers,
 kvstore. Components (each a script, see bench.components): checktx,
-clearing, store_commit, light_client, ibc_relay. The ratios app / kvstore
-are computed when kvstore ran in the same invocation.
+clearing, store_commit, light_client, ibc_relay, dashboard (bench/dashboard.py,
+about 10 minutes; not in --quick). The ratios app / kvstore are computed when
+kvstore ran in the same invocation.
 """
 
 from __future__ import annotations

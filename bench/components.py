@@ -145,6 +145,16 @@ def ibc_relay(quick: bool) -> dict[str, Any]:
     }
 
 
+def dashboard(quick: bool) -> dict[str, Any]:
+    """The dashboard at 10,000 participants and a day of 15-minute intervals, next to
+    100 participants and 8 intervals in the same run (quick: 2,000 x 24)."""
+    argv = ["bench/dashboard.py"]
+    if quick:
+        argv += ["--participants", "2000", "--intervals", "24"]
+    out = _json_doc(_run(argv, 3600))
+    return {"command": _command(argv), **out}
+
+
 COMPONENTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "checktx": checktx,
     "tx_path": tx_path,
@@ -152,6 +162,7 @@ COMPONENTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "store_commit": store_commit,
     "light_client": light_client,
     "ibc_relay": ibc_relay,
+    "dashboard": dashboard,
 }
 
 

@@ -728,6 +728,111 @@ def section_light_client(c: dict[str, Any]) -> list[str]:
     return lines
 
 
+DASHBOARD_API = (
+    ("cold_ms", "cold"),
+    ("block_ms", "after a block"),
+)
+DASHBOARD_PAGE = (
+    ("load_ms", "page load"),
+    ("block_to_view_ms", "block to view"),
+)
+
+
+def dashboard_size(size: Any) -> str:
+    """ "10,000 participants x 96 intervals (2,000 orders per interval)"."""
+    if not isinstance(size, dict):
+        return "n/a"
+    return (
+        f"{fmt_int(size.get('participants'))} participants x {fmt_int(size.get('intervals'))} "
+        f"intervals ({fmt_int(size.get('orders_per_interval'))} orders per interval)"
+    )
+
+
+def dashboard_rows(c: dict[str, Any], kind: str, figures: tuple[tuple[str, str], ...]):
+    """One row per endpoint (``kind`` "api") or route ("browser"): small, big and the
+    run's ratio big / small for each figure, then the big microgrid's size column."""
+    path = ("api", "endpoints") if kind == "api" else ("browser", "routes")
+    small = {r.get("name"): r for r in dicts(at(c, "sizes", "small", *path))}
+    rows = []
+    for big in dicts(at(c, "sizes", "big", *path)):
+        name = big.get("name")
+        s = small.get(name, {})
+        row = [str(name)]
+        for key, _ in figures:
+            row += [fmt_sig(s.get(key)), fmt_sig(big.get(key))]
+            row.append(fmt_ratio(at(c, "ratios", *path, str(name), key)))
+        if kind == "api":
+            row += [fmt_sig(big.get("block_stale_ms")), fmt_int(big.get("bytes"))]
+        else:
+            heap = num(big.get("heap_bytes"))
+            row += [fmt_int(big.get("dom_nodes")), fmt_sig(heap / 2**20 if heap else None)]
+        rows.append(row)
+    return rows
+
+
+def section_dashboard(c: dict[str, Any]) -> list[str]:
+    small, big = at(c, "sizes", "small"), at(c, "sizes", "big")
+    lines = ["### Dashboard", "", *command_of(c)]
+    lines += [
+        f"Small: {dashboard_size(small)}. Big: {dashboard_size(big)}. Each state is built in "
+        "one process (the app's Chain, a minimal block producer): signed orders cleared at "
+        "gate closure, meter readings, settlement and reputation; the next interval's book "
+        f"left open. Building the big one took {fmt_duration(at(big, 'build', 'seconds'))} "
+        f"({fmt_int(at(big, 'build', 'txs'))} transactions, {fmt_int(at(big, 'build', 'orders'))} "
+        f"orders, {fmt_int(at(big, 'build', 'readings'))} readings), the small one "
+        f"{fmt_duration(at(small, 'build', 'seconds'))}. In the big one a gate closure block "
+        f"took {fmt_sig(at(big, 'build', 'clear_block_ms', 'median'))} ms (median) and a "
+        f"settlement block {fmt_sig(at(big, 'build', 'settle_block_ms', 'median'))} ms "
+        f"(max {fmt_sig(at(big, 'build', 'settle_block_ms', 'max'))} ms).",
+        "",
+    ]
+    header = ["endpoint"]
+    for _, label in DASHBOARD_API:
+        header += [f"{label} ms, small", f"{label} ms, big", "ratio"]
+    api = dashboard_rows(c, "api", DASHBOARD_API)
+    if api:
+        lines += table([*header, "roster rebuilt ms, big", "bytes, big"], api)
+        lines += [
+            "Milliseconds per request over HTTP, each on a new connection. Cold: the first "
+            "request to a fresh server; after a block: the first request after a new block "
+            "(the server caches an answer per height), median; roster rebuilt: the same "
+            "when the roster of participants is due for its rebuild (at most every 5 s). "
+            "Ratio: big / small, both taken in this run. The in-process node answers no "
+            "CometBFT block or validator RPC, so the chain view is nearly empty here.",
+            "",
+        ]
+    conn = at(big, "api", "status_connection")
+    if isinstance(conn, dict):
+        lines += [
+            f"A cached /api/status answer (big): {fmt_sig(conn.get('new_connection_ms'))} ms on "
+            f"a new connection, {fmt_sig(conn.get('kept_alive_ms'))} ms on a kept-alive one.",
+            "",
+        ]
+    header = ["route"]
+    for _, label in DASHBOARD_PAGE:
+        header += [f"{label} ms, small", f"{label} ms, big", "ratio"]
+    page = dashboard_rows(c, "browser", DASHBOARD_PAGE)
+    if page:
+        lines += table([*header, "DOM nodes, big", "JS heap MiB, big"], page)
+        lines += [
+            "Headless Chromium. Page load: navigation to the rendered view (the page's own "
+            "clock), the routes in this order from one server and one browser, so the first "
+            "also pays for the server's empty caches and the browser's start. Block to view: from the block event to the view re-rendered at that "
+            "height, median; the page waits 300 ms before refetching, and the roster of "
+            "participants is due for a rebuild at each block (the worst case). JS heap after "
+            "a garbage collection, once the route's blocks are rendered.",
+            "",
+        ]
+    fetched = [num(at(size, "browser", "cached_fetch_ms")) for size in (small, big)]
+    if any(x is not None for x in fetched):
+        lines += [
+            f"A cached /api/status fetched by the page on its kept-alive connection: "
+            f"{fmt_sig(fetched[0])} ms (small), {fmt_sig(fetched[1])} ms (big).",
+            "",
+        ]
+    return lines
+
+
 def section_components(results: dict[str, Any], plots: dict[str, str]) -> list[str]:
     components = at(results, "components")
     if not isinstance(components, dict):
@@ -740,6 +845,7 @@ def section_components(results: dict[str, Any], plots: dict[str, str]) -> list[s
         ("store_commit", lambda c: section_store_commit(c, plots)),
         ("ibc_relay", section_ibc),
         ("light_client", section_light_client),
+        ("dashboard", section_dashboard),
     ):
         component = components.get(key)
         if isinstance(component, dict) and component:

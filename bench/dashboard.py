@@ -69,6 +69,7 @@ from clients.dashboard import views
 from clients.dashboard.follower import Follower, block_event
 from clients.dashboard.server import Dashboard, start_server
 from clients.dashboard.views import Views
+from tests.support import browser
 from tests.support.inproc import InProcessNode
 
 CHAIN_ID = "mg-dash-bench"
@@ -80,8 +81,6 @@ FUNDS = 10**12  # ugrid per participant: escrow for a day of orders, never the l
 MAX_MSGS = codec.MAX_MSGS_PER_TX
 BLOCK_TXS = 500  # transactions per block while building
 SEED = 20_261_121
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 Progress = Callable[[str], None]
 
 # The radial network: the point of common coupling and four feeders. f4 is a
@@ -776,25 +775,9 @@ HEAP = "if (window.gc) window.gc(); return performance.memory.usedJSHeapSize;"
 
 
 def start_browser() -> Any:
-    """Headless Debian Chromium with the options of tests/support/browser.py, plus a
-    collectable heap (--expose-gc) measured precisely."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--enable-precise-memory-info",
-        "--js-flags=--expose-gc",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    """Headless Debian Chromium as the browser tests start it, plus a collectable heap
+    (--expose-gc) measured precisely."""
+    driver = browser.chromium("--enable-precise-memory-info", "--js-flags=--expose-gc")
     driver.set_script_timeout(120)
     driver.set_page_load_timeout(120)
     return driver
@@ -943,7 +926,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--browser",
         action=argparse.BooleanOptionalAction,
-        default=CHROMIUM.exists() and CHROMEDRIVER.exists(),
+        default=not browser.missing_browser(),
         help="time the page in headless Chromium (default: when /usr/bin/chromium exists)",
     )
     p.add_argument("--repeat", type=int, default=5, help="calls per endpoint and kind")

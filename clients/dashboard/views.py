@@ -605,17 +605,7 @@ class Views:
         return {
             "height": height,
             "interval": row,
-            "curtailments": [
-                {
-                    "round": c.round,
-                    "line": c.line,
-                    "buy_order": c.buy_order,
-                    "sell_order": c.sell_order,
-                    "quantity_wh": c.quantity_wh,
-                    "order": c.order,
-                }
-                for c in state.curtailments
-            ],
+            "curtailments": [proto_json(c) for c in state.curtailments],
             "trades": [trade_row(t) for t in trades.trades],
             "trades_more": bool(trades.next_key),
             "settlements": [settlement_row(s) for s in settlements.settlements],

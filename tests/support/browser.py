@@ -50,6 +50,12 @@ def require_browser() -> None:
 def start_chromium() -> WebDriver:
     """A headless Chromium with a 1400x1000 window whose console log can be read."""
     require_browser()
+    return chromium()
+
+
+def chromium(*extra_args: str) -> WebDriver:
+    """Headless Debian Chromium (1400x1000, console log readable) with ``extra_args``,
+    without checking that it is installed (``start_chromium`` does, for tests)."""
     options = Options()
     options.binary_location = str(CHROMIUM)
     for arg in (
@@ -57,6 +63,7 @@ def start_chromium() -> WebDriver:
         "--no-sandbox",
         "--disable-dev-shm-usage",
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        *extra_args,
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -3,6 +3,9 @@ record, issuances, retirements, and the origin and supply of a denom."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from app.errors import ErrInvalidRequest, ErrNotFound
 from app.kv import KV
 from app.modules.bank import keeper as bank
@@ -11,6 +14,30 @@ from app.modules.common import page, parse_address
 from app.pb.mgrid.base.v1 import coin_pb2
 from app.pb.mgrid.certificates.v1 import certificates_pb2 as cert_pb2
 from ibc.apps.transfer import keeper as transfer
+
+
+def _records(
+    kv: KV,
+    by_id: bytes,
+    index: bytes,
+    account: bytes | None,
+    get: Callable[[KV, int], Any],
+    message: Any,
+    page_key: bytes,
+    limit: int,
+) -> tuple[list[Any], bytes]:
+    """One page of records stored under ``by_id`` + id: all of them, or through the index
+    ``index`` + account + id of one ``account`` (oldest first)."""
+    if account is None:
+        entries, next_key = page(kv, by_id, page_key, limit)
+        return [message.FromString(v) for _, v in entries], next_key
+    entries, next_key = page(kv, index + account, page_key, limit)
+    found = []
+    for key, _ in entries:
+        record = get(kv, int.from_bytes(key[-8:], "big"))
+        assert record is not None, f"{message.DESCRIPTOR.name} index entry without its record"
+        found.append(record)
+    return found, next_key
 
 
 def _holding(kv: KV, denom: str, amount: int) -> cert_pb2.Holding | None:
@@ -63,34 +90,32 @@ class Queries:
         self, kv: KV, req: cert_pb2.QueryIssuancesRequest
     ) -> cert_pb2.QueryIssuancesResponse:
         """Every issuance by id, or one generator's (oldest first), one page."""
-        if req.generator:
-            prefix = keeper.ISSUANCES_OF + parse_address(req.generator, "generator")
-            entries, next_key = page(kv, prefix, req.page_key, req.limit)
-            found = []
-            for key, _ in entries:
-                record = keeper.get_issuance(kv, int.from_bytes(key[-8:], "big"))
-                assert record is not None, "issuance index entry without an issuance"
-                found.append(record)
-        else:
-            entries, next_key = page(kv, keeper.ISSUANCE, req.page_key, req.limit)
-            found = [cert_pb2.Issuance.FromString(v) for _, v in entries]
+        found, next_key = _records(
+            kv,
+            keeper.ISSUANCE,
+            keeper.ISSUANCES_OF,
+            parse_address(req.generator, "generator") if req.generator else None,
+            keeper.get_issuance,
+            cert_pb2.Issuance,
+            req.page_key,
+            req.limit,
+        )
         return cert_pb2.QueryIssuancesResponse(issuances=found, next_key=next_key)
 
     def Retirements(
         self, kv: KV, req: cert_pb2.QueryRetirementsRequest
     ) -> cert_pb2.QueryRetirementsResponse:
         """Every retirement by id, or one owner's (oldest first), one page."""
-        if req.owner:
-            prefix = keeper.RETIREMENTS_OF + parse_address(req.owner, "owner")
-            entries, next_key = page(kv, prefix, req.page_key, req.limit)
-            found = []
-            for key, _ in entries:
-                record = keeper.get_retirement(kv, int.from_bytes(key[-8:], "big"))
-                assert record is not None, "retirement index entry without a retirement"
-                found.append(record)
-        else:
-            entries, next_key = page(kv, keeper.RETIREMENT, req.page_key, req.limit)
-            found = [cert_pb2.Retirement.FromString(v) for _, v in entries]
+        found, next_key = _records(
+            kv,
+            keeper.RETIREMENT,
+            keeper.RETIREMENTS_OF,
+            parse_address(req.owner, "owner") if req.owner else None,
+            keeper.get_retirement,
+            cert_pb2.Retirement,
+            req.page_key,
+            req.limit,
+        )
         return cert_pb2.QueryRetirementsResponse(retirements=found, next_key=next_key)
 
     def Origin(self, kv: KV, req: cert_pb2.QueryOriginRequest) -> cert_pb2.QueryOriginResponse:

@@ -39,6 +39,12 @@ DEFAULTS: dict[str, Any] = {
     "log_format": "text",
     "log_level": "info",
     "check_invariants": False,
+    # State sync (app/snapshots.py): a snapshot every N heights (0 = none),
+    # the newest K kept, in DIR/data/snapshots.
+    "snapshot_interval": 0,
+    "snapshot_keep_recent": 2,
+    # The app's Prometheus endpoint host:port ('' = off; app/metrics.py).
+    "metrics_address": "",
 }
 
 
@@ -132,10 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         help="check supply invariants after every block (slow; for tests)",
     )  # fmt: skip
     sub.add_parser("version", help="print the version")
+    from app import export as export_mod
+
+    export_mod.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "export":
+        return export_mod.run(args)
     settings = load_settings(args.home, args)
     setup_logging(settings["log_format"], settings["log_level"])
     asyncio.run(run(args.home, settings))

@@ -36,6 +36,7 @@ P2P_BASE = 26656
 RPC_BASE = 26657
 ABCI_BASE = 26658
 PROMETHEUS_BASE = 26660
+APP_METRICS_BASE = 26661  # the app's own Prometheus endpoint (mgridd)
 GRPC_BASE = 9090
 NODE_STRIDE = 10
 MAX_PORT = 65535
@@ -81,6 +82,7 @@ class Ports:
     abci: int
     grpc: int
     prometheus: int
+    metrics: int
 
     @classmethod
     def of(cls, index: int, offset: int) -> Ports:
@@ -92,6 +94,7 @@ class Ports:
             abci=ABCI_BASE + shift,
             grpc=GRPC_BASE + shift,
             prometheus=PROMETHEUS_BASE + shift,
+            metrics=APP_METRICS_BASE + shift,
         )
 
     def named(self) -> dict[str, int]:
@@ -101,7 +104,7 @@ class Ports:
 def check_ports_range(validators: int, offset: int) -> None:
     if offset < 0:
         raise HomeError(f"port offset must be >= 0, got {offset}")
-    highest = Ports.of(validators - 1, offset).prometheus
+    highest = Ports.of(validators - 1, offset).metrics
     if highest > MAX_PORT:
         raise HomeError(
             f"{validators} validators at port offset {offset} need port {highest} > {MAX_PORT}"
@@ -135,6 +138,8 @@ class Node:
     ports: Ports
     node_id: str
     processes: dict[str, Process] = field(default_factory=dict)
+    # False for a full node added after genesis (it is not in the validator set).
+    validator: bool = True
 
     @property
     def moniker(self) -> str:
@@ -157,23 +162,32 @@ class Node:
     def prometheus_url(self) -> str:
         return f"http://{self.host}:{self.ports.prometheus}/metrics"
 
+    @property
+    def app_metrics_url(self) -> str:
+        """The app's (mgridd's) own Prometheus endpoint, next to CometBFT's."""
+        return f"http://{self.host}:{self.ports.metrics}/metrics"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "moniker": self.moniker,
             "host": self.host,
             "node_id": self.node_id,
+            "validator": self.validator,
             "ports": self.ports.named(),
             "processes": {kind: asdict(proc) for kind, proc in self.processes.items()},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Node:
+        ports = {k: int(v) for k, v in data["ports"].items()}
+        ports.setdefault("metrics", ports["prometheus"] + 1)  # homes made before it existed
         return cls(
             index=int(data["index"]),
             host=str(data["host"]),
-            ports=Ports(**{k: int(v) for k, v in data["ports"].items()}),
+            ports=Ports(**ports),
             node_id=str(data["node_id"]),
+            validator=bool(data.get("validator", True)),
             processes={
                 kind: Process.from_json(proc) for kind, proc in data.get("processes", {}).items()
             },

@@ -16,8 +16,10 @@ When CometBFT calls each method (v0.38, ABCI 2.0):
   the app hash; nothing is persisted.
 - Commit: persists the block atomically.
 - Query: reads committed state, optionally with an ICS-23 proof.
-- Snapshot methods: state sync is not offered yet, so there are no
-  snapshots and offers are rejected.
+- Snapshot methods (state sync): ListSnapshots / LoadSnapshotChunk serve
+  the snapshots this node took; OfferSnapshot / ApplySnapshotChunk restore
+  one on a new node (app/snapshots.py). Without a snapshot store there are
+  no snapshots and offers are rejected.
 """
 
 from __future__ import annotations
@@ -74,8 +76,11 @@ def _proto_size(tx: bytes) -> int:
 class ABCIApplication:
     """Answers every ABCI request; one instance serves all four connections."""
 
-    def __init__(self, chain: Chain):
+    def __init__(self, chain: Chain, snapshots: Any = None):
+        """``snapshots`` (an ``app.snapshots.SnapshotStore``) takes, serves and
+        restores state-sync snapshots; None offers none and rejects offers."""
         self.chain = chain
+        self.snapshots = snapshots
         self._handlers: dict[str, Callable[[Any], abci.Response]] = {
             "echo": lambda r: abci.Response(echo=abci.ResponseEcho(message=r.message)),
             "flush": lambda r: abci.Response(flush=abci.ResponseFlush()),
@@ -84,18 +89,10 @@ class ABCIApplication:
             "query": self.query,
             "check_tx": self.check_tx,
             "commit": self.commit,
-            "list_snapshots": lambda r: abci.Response(list_snapshots=abci.ResponseListSnapshots()),
-            "offer_snapshot": lambda r: abci.Response(
-                offer_snapshot=abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
-            ),
-            "load_snapshot_chunk": lambda r: abci.Response(
-                load_snapshot_chunk=abci.ResponseLoadSnapshotChunk()
-            ),
-            "apply_snapshot_chunk": lambda r: abci.Response(
-                apply_snapshot_chunk=abci.ResponseApplySnapshotChunk(
-                    result=abci.ResponseApplySnapshotChunk.ABORT
-                )
-            ),
+            "list_snapshots": self.list_snapshots,
+            "offer_snapshot": self.offer_snapshot,
+            "load_snapshot_chunk": self.load_snapshot_chunk,
+            "apply_snapshot_chunk": self.apply_snapshot_chunk,
             "prepare_proposal": self.prepare_proposal,
             "process_proposal": self.process_proposal,
             "extend_vote": lambda r: abci.Response(extend_vote=abci.ResponseExtendVote()),
@@ -194,8 +191,38 @@ class ABCIApplication:
         return response
 
     def commit(self, req: abci.RequestCommit) -> abci.Response:
-        self.chain.commit()
+        height = self.chain.commit()
+        if self.snapshots is not None:
+            self.snapshots.after_commit(self.chain, height)
         return abci.Response(commit=abci.ResponseCommit(retain_height=0))
+
+    # --- state sync ------------------------------------------------------
+
+    def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.Response:
+        out = abci.ResponseListSnapshots()
+        if self.snapshots is not None:
+            out.snapshots.extend(self.snapshots.list())
+        return abci.Response(list_snapshots=out)
+
+    def load_snapshot_chunk(self, req: abci.RequestLoadSnapshotChunk) -> abci.Response:
+        chunk = b""
+        if self.snapshots is not None:
+            chunk = self.snapshots.load_chunk(req.height, req.format, req.chunk)
+        return abci.Response(load_snapshot_chunk=abci.ResponseLoadSnapshotChunk(chunk=chunk))
+
+    def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.Response:
+        if self.snapshots is None:
+            result = abci.ResponseOfferSnapshot.REJECT
+        else:
+            result = self.snapshots.offer(self.chain, req.snapshot, req.app_hash)
+        return abci.Response(offer_snapshot=abci.ResponseOfferSnapshot(result=result))
+
+    def apply_snapshot_chunk(self, req: abci.RequestApplySnapshotChunk) -> abci.Response:
+        if self.snapshots is None:
+            out = abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)
+        else:
+            out = self.snapshots.apply_chunk(self.chain, req.index, req.chunk, req.sender)
+        return abci.Response(apply_snapshot_chunk=out)
 
     def query(self, req: abci.RequestQuery) -> abci.Response:
         r = self.chain.query(req.path, req.data, req.height, req.prove)

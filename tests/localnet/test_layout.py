@@ -31,9 +31,13 @@ def network(tmp_path: Path, validators: int = 3, offset: int = 0) -> Network:
 @pytest.mark.parametrize(
     ("index", "offset", "expected"),
     [
-        (0, 0, Ports(p2p=26656, rpc=26657, abci=26658, grpc=9090, prometheus=26660)),
-        (1, 0, Ports(p2p=26666, rpc=26667, abci=26668, grpc=9100, prometheus=26670)),
-        (3, 1000, Ports(p2p=27686, rpc=27687, abci=27688, grpc=10120, prometheus=27690)),
+        (0, 0, Ports(p2p=26656, rpc=26657, abci=26658, grpc=9090, prometheus=26660, metrics=26661)),
+        (1, 0, Ports(p2p=26666, rpc=26667, abci=26668, grpc=9100, prometheus=26670, metrics=26671)),
+        (
+            3,
+            1000,
+            Ports(p2p=27686, rpc=27687, abci=27688, grpc=10120, prometheus=27690, metrics=27691),
+        ),
     ],
 )
 def test_ports_follow_the_documented_formula(index: int, offset: int, expected: Ports) -> None:

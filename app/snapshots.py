@@ -1,0 +1,1 @@
+"""State-sync snapshots (being built: issue 8)."""

@@ -11,5 +11,7 @@ Modules: :mod:`localnet.layout` (ports, addresses, directories, state file),
 :mod:`localnet.create` (homes, genesis, config), :mod:`localnet.tomledit`
 (config.toml editing), :mod:`localnet.commands` (binaries and command lines),
 :mod:`localnet.procs` (processes), :mod:`localnet.network` (up/down and node
-control), :mod:`localnet.status` (heights and app hashes), :mod:`localnet.cli`.
+control), :mod:`localnet.status` (heights and app hashes), :mod:`localnet.netns`
+(one network namespace per node, partitions), :mod:`localnet.testnet` (node
+homes for real machines), :mod:`localnet.cli`.
 """

@@ -3,7 +3,9 @@
 Each node home is made by ``cometbft init``; then one genesis.json with every
 validator (power :data:`~localnet.layout.VALIDATOR_POWER`) and the app's
 genesis state funding the keyring's keys is written to all of them, and each
-node's config.toml is edited for its ports, peers and timeouts.
+node's config.toml is edited for its ports, peers and timeouts. An mgrid
+node also gets config/app.toml, so ``mgridd start --home NODE`` needs no
+flags wherever the home is copied.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from localnet.layout import (
     KEYRING_BACKEND,
     LOCAL_HOST,
     VALIDATOR_POWER,
+    NetnsSection,
     Network,
     Node,
     Ports,
     check_chain_id,
     check_ports_range,
 )
+
+APP_CONFIG = "app.toml"
 
 # Consensus timeouts. CometBFT's defaults suit a loaded 2-core machine running
 # four validators and their Python apps: a proposal gets 3 s (plus 0.5 s per
@@ -64,12 +69,19 @@ def create_network(
     app: str,
     hosts: Sequence[str] | None = None,
     listen_host: str = LOCAL_HOST,
+    ports: Sequence[Ports] | None = None,
+    snapshot_interval: int = 0,
+    netns: NetnsSection | None = None,
 ) -> Network:
     """Create a new localnet under ``home`` (which must not exist) and record it.
 
     ``hosts`` are the addresses of the nodes as their peers and clients see
     them (all :data:`~localnet.layout.LOCAL_HOST` by default); ``listen_host``
-    is the address their servers bind.
+    is the address their servers bind. ``ports`` are each node's ports
+    (default :meth:`Ports.of` with ``port_offset``: distinct ports on one
+    host; nodes on hosts of their own use :meth:`Ports.standard`).
+    ``snapshot_interval`` goes to the app's config (0: no state-sync snapshots).
+    ``netns`` records the network namespaces the nodes will run in.
 
     Raises:
         HomeError: bad options or ``home`` already exists.
@@ -84,6 +96,11 @@ def create_network(
     hosts = list(hosts) if hosts is not None else [LOCAL_HOST] * validators
     if len(hosts) != validators:
         raise HomeError(f"{len(hosts)} hosts given for {validators} validators")
+    node_ports = list(ports) if ports is not None else None
+    if node_ports is not None and len(node_ports) != validators:
+        raise HomeError(f"{len(node_ports)} port sets given for {validators} validators")
+    if snapshot_interval < 0:
+        raise HomeError(f"snapshot interval must be >= 0 blocks, got {snapshot_interval}")
     home = home.resolve()
     try:
         home.mkdir(parents=True, exist_ok=False)
@@ -99,6 +116,7 @@ def create_network(
             port_offset=port_offset,
             listen_host=listen_host,
             nodes=[],
+            netns=netns,
         )
         for index in range(validators):
             node_home = home / f"node{index}"
@@ -108,7 +126,7 @@ def create_network(
             node = Node(
                 index=index,
                 host=hosts[index],
-                ports=Ports.of(index, port_offset),
+                ports=node_ports[index] if node_ports else Ports.of(index, port_offset),
                 node_id=node_id,
             )
             network.nodes.append(node)
@@ -117,6 +135,8 @@ def create_network(
         for node in network.nodes:
             write_genesis(network.node_home(node) / "config" / "genesis.json", genesis)
             write_node_config(network, node)
+            if app == "mgrid":
+                write_app_config(network, node, snapshot_interval=snapshot_interval)
         network.save()
     except BaseException:
         shutil.rmtree(home, ignore_errors=True)
@@ -179,6 +199,9 @@ def node_config(network: Network, node: Node) -> dict[tuple[str, str], tomledit.
     """The config.toml settings of ``node`` that differ from ``cometbft init``'s."""
     listen = network.listen_host
     peers = ",".join(other.p2p_address for other in network.nodes if other is not node)
+    # CometBFT refuses a second peer from one IP unless told; that is only
+    # wanted where several nodes share a host.
+    shared_ip = len({other.host for other in network.nodes}) < len(network.nodes)
     return {
         ("", "proxy_app"): f"tcp://{APP_HOST}:{node.ports.abci}",
         ("", "moniker"): node.moniker,
@@ -189,7 +212,7 @@ def node_config(network: Network, node: Node) -> dict[tuple[str, str], tomledit.
         ("p2p", "external_address"): f"{node.host}:{node.ports.p2p}",
         ("p2p", "persistent_peers"): peers,
         ("p2p", "persistent_peers_max_dial_period"): PEER_MAX_DIAL_PERIOD,
-        ("p2p", "allow_duplicate_ip"): True,
+        ("p2p", "allow_duplicate_ip"): shared_ip,
         ("p2p", "addr_book_strict"): False,
         ("consensus", "timeout_propose"): TIMEOUT_PROPOSE,
         ("consensus", "timeout_prevote"): TIMEOUT_PREVOTE,
@@ -205,6 +228,43 @@ def write_node_config(network: Network, node: Node) -> None:
     tomledit.edit_file(
         network.node_home(node) / "config" / "config.toml", node_config(network, node)
     )
+
+
+def app_config(network: Network, node: Node, snapshot_interval: int = 0) -> dict[str, Any]:
+    """The settings of ``node``'s mgridd (config/app.toml; see app.daemon.DEFAULTS)."""
+    listen = network.listen_host
+    return {
+        "abci_address": f"tcp://{APP_HOST}:{node.ports.abci}",
+        "grpc_address": f"{listen}:{node.ports.grpc}",
+        "metrics_address": f"{listen}:{node.ports.metrics}",
+        "snapshot_interval": snapshot_interval,
+        "log_format": "text",
+        "log_level": "info",
+    }
+
+
+_APP_CONFIG_COMMENTS = {
+    "abci_address": "where CometBFT's proxy_app connects (always this machine)",
+    "grpc_address": "the typed query service ('' = off)",
+    "metrics_address": "the app's Prometheus endpoint, next to CometBFT's ('' = off)",
+    "snapshot_interval": "a state-sync snapshot every N blocks (0 = none)",
+    "log_format": "text or json",
+    "log_level": "debug, info, warning or error",
+}
+
+
+def write_app_config(network: Network, node: Node, snapshot_interval: int = 0) -> None:
+    """Write ``node``'s config/app.toml, read by ``mgridd start --home NODE``."""
+    lines = [
+        f"# mgridd settings of {node.moniker} of {network.chain_id}.",
+        "# Flags of `mgridd start` override these; see app/daemon.py for every key.",
+        "",
+    ]
+    for key, value in app_config(network, node, snapshot_interval).items():
+        lines.append(f"# {_APP_CONFIG_COMMENTS[key]}")
+        lines.append(f"{key} = {tomledit.format_value(value)}")
+    path = network.node_home(node) / "config" / APP_CONFIG
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

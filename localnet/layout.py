@@ -8,6 +8,12 @@ A localnet home ``DIR`` holds::
     DIR/node{i}/data/          CometBFT data of node i, and the app's data (app.db)
     DIR/node{i}/logs/          cometbft.log and app.log of node i
 
+The state file may also hold a ``netns`` section (:class:`NetnsSection`)
+for a network whose nodes run in network namespaces of this machine (see
+:mod:`localnet.netns`), and ``"remote": true`` for node homes written by
+``testnet`` for other machines, which nothing here starts or stops. Both
+keys are optional, so state files written before they existed still load.
+
 Ports of node ``i`` with port offset ``K`` are ``base + 10*i + K`` for the
 bases below. Host addresses are kept in one place, the ``host`` of each node
 and the network's ``listen_host`` in the state file (both default to
@@ -28,9 +34,11 @@ from localnet.errors import HomeError
 
 # The only addresses the tooling knows. LOCAL_HOST is where nodes listen and
 # how they reach each other on one machine; APP_HOST is where CometBFT finds
-# its ABCI app, which always runs next to it.
+# its ABCI app, which always runs next to it. ANY_HOST is where the servers of
+# a node that has a host (or a network namespace) of its own listen.
 LOCAL_HOST = "127.0.0.1"
 APP_HOST = "127.0.0.1"
+ANY_HOST = "0.0.0.0"
 
 P2P_BASE = 26656
 RPC_BASE = 26657
@@ -96,6 +104,11 @@ class Ports:
             prometheus=PROMETHEUS_BASE + shift,
             metrics=APP_METRICS_BASE + shift,
         )
+
+    @classmethod
+    def standard(cls, shift: int = 0) -> Ports:
+        """The standard ports of a node that has a host of its own, all moved by ``shift``."""
+        return cls.of(0, shift)
 
     def named(self) -> dict[str, int]:
         return asdict(self)
@@ -195,6 +208,44 @@ class Node:
 
 
 @dataclass
+class NetnsSection:
+    """Where the nodes of a network-namespace network live (see :mod:`localnet.netns`).
+
+    Node ``i`` runs in namespace ``namespaces[i]``, whose ``eth0`` is the
+    peer of ``veths[i]`` on ``bridge`` in the root namespace; the bridge
+    holds ``bridge_address`` so this machine reaches every node. Every name
+    contains ``tag``, which is unique to the home. ``partition`` lists the
+    groups of node indexes that can only reach each other (None: all connected).
+    """
+
+    tag: str
+    subnet: str
+    bridge: str
+    bridge_address: str
+    namespaces: list[str]
+    veths: list[str]
+    partition: list[list[int]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NetnsSection:
+        partition = data.get("partition")
+        return cls(
+            tag=str(data["tag"]),
+            subnet=str(data["subnet"]),
+            bridge=str(data["bridge"]),
+            bridge_address=str(data["bridge_address"]),
+            namespaces=[str(name) for name in data["namespaces"]],
+            veths=[str(name) for name in data["veths"]],
+            partition=None
+            if partition is None
+            else [[int(i) for i in group] for group in partition],
+        )
+
+
+@dataclass
 class Network:
     """A localnet as recorded in its state file."""
 
@@ -206,6 +257,9 @@ class Network:
     listen_host: str
     nodes: list[Node]
     keys: dict[str, str] = field(default_factory=dict)
+    netns: NetnsSection | None = None
+    # Node homes for other machines (``testnet``): described here, run elsewhere.
+    remote: bool = False
 
     @property
     def state_path(self) -> Path:
@@ -229,8 +283,12 @@ class Network:
             )
         return self.nodes[index]
 
+    def namespace_of(self, node: Node) -> str | None:
+        """The network namespace ``node`` runs in, or None when it runs in this one."""
+        return self.netns.namespaces[node.index] if self.netns is not None else None
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": STATE_VERSION,
             "chain_id": self.chain_id,
             "app": self.app,
@@ -241,6 +299,11 @@ class Network:
             "keys": dict(self.keys),
             "nodes": [node.to_json() for node in self.nodes],
         }
+        if self.netns is not None:
+            data["netns"] = self.netns.to_json()
+        if self.remote:
+            data["remote"] = True
+        return data
 
     def save(self) -> None:
         """Write the state file atomically (a reader never sees half a file)."""
@@ -253,6 +316,7 @@ class Network:
         fresh = Network.load(self.home)
         self.nodes = fresh.nodes
         self.keys = fresh.keys
+        self.netns = fresh.netns
 
     @classmethod
     def load(cls, home: Path) -> Network:
@@ -285,6 +349,8 @@ class Network:
                 listen_host=str(data["listen_host"]),
                 keys={str(k): str(v) for k, v in data.get("keys", {}).items()},
                 nodes=[Node.from_json(node) for node in data["nodes"]],
+                netns=NetnsSection.from_json(data["netns"]) if data.get("netns") else None,
+                remote=bool(data.get("remote", False)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise HomeError(f"cannot read {path}: {exc!r}") from None

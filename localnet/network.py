@@ -8,6 +8,11 @@ started are stopped again and the error names the log file to read.
 
 Mutating commands take an exclusive lock on the home, so two of them never
 race on the state file.
+
+Everything here also works on a network whose nodes live in network
+namespaces (:mod:`localnet.netns`, which creates the namespaces and starts
+it): each process is started inside its node's namespace, and port and
+listen checks look there.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ APP_LISTEN_TIMEOUT = 30.0
 NODE_RPC_TIMEOUT = 30.0
 POLL_INTERVAL = 0.25
 LOCK_FILE = ".lock"
+# Validators of a localnet made by `up` take a state-sync snapshot every 10
+# blocks (app.toml snapshot_interval), so a node added with `add-node
+# --state-sync` finds a recent one within seconds; a localnet's state is
+# small, so each costs milliseconds and the two kept little disk.
+LOCALNET_SNAPSHOT_INTERVAL = 10
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,11 @@ def up(options: UpOptions, log: Callable[[str], None] = lambda _: None) -> tuple
     created = False
     if (home / STATE_FILE).is_file():
         network = Network.load(home)
+        if network.netns is not None:
+            raise HomeError(
+                f"{home} holds a network-namespace network; start it with "
+                f"`python -m localnet netns up --home {home}`"
+            )
         _check_matches(network, options)
     else:
         if home.exists() and any(home.iterdir()):
@@ -128,17 +143,33 @@ def up(options: UpOptions, log: Callable[[str], None] = lambda _: None) -> tuple
             port_offset=port_offset,
             block_time=options.block_time or DEFAULT_BLOCK_TIME,
             app=options.app or "mgrid",
+            snapshot_interval=LOCALNET_SNAPSHOT_INTERVAL,
         )
         created = True
     with locked(network):
         log(f"starting {network.chain_id} ({network.app} app) in {network.home}")
-        started = start_nodes(network, network.nodes)
-        try:
-            wait_for_chain(network, options.timeout)
-        except BaseException:
-            _stop_started(network, started)
-            raise
+        start_all_and_wait(network, options.timeout)
     return network, created
+
+
+def start_all_and_wait(network: Network, timeout: float, commits: bool = True) -> None:
+    """Start every stopped process and wait (the caller holds the lock).
+
+    With ``commits``, waits as :func:`wait_for_chain` does; without (a
+    partitioned network may not be able to commit), only until every node's
+    RPC answers. What this call started is stopped again if that fails.
+    """
+    started = start_nodes(network, network.nodes)
+    try:
+        if commits:
+            wait_for_chain(network, timeout)
+        else:
+            deadline = time.monotonic() + timeout
+            for node in network.nodes:
+                _wait_rpc(network, node, max(1.0, deadline - time.monotonic()))
+    except BaseException:
+        _stop_started(network, started)
+        raise
 
 
 def _check_matches(network: Network, options: UpOptions) -> None:
@@ -185,6 +216,7 @@ def start_nodes(network: Network, nodes: list[Node]) -> list[Process]:
     whether the chain then runs is for :func:`wait_for_chain` to see. On
     failure everything started here is stopped again.
     """
+    _check_runnable(network, nodes)
     need_app: list[Node] = []
     need_cometbft: list[Node] = []
     for node in nodes:
@@ -201,7 +233,7 @@ def start_nodes(network: Network, nodes: list[Node]) -> list[Process]:
     # missing program or a port clash leaves nothing behind.
     app_argvs = {node.index: app_argv(network, node) for node in need_app}
     cometbft_argvs = {node.index: cometbft_argv(network, node) for node in need_cometbft}
-    app_ports = ("abci", "grpc") if network.app == "mgrid" else ("abci",)
+    app_ports = ("abci", "grpc", "metrics") if network.app == "mgrid" else ("abci",)
     for node in need_app:
         _check_node_ports(network, node, app_ports)
     for node in need_cometbft:
@@ -220,8 +252,29 @@ def start_nodes(network: Network, nodes: list[Node]) -> list[Process]:
     return started
 
 
+def _check_runnable(network: Network, nodes: list[Node]) -> None:
+    """Refuse to start nodes that belong to other machines or whose namespace is gone."""
+    if network.remote:
+        raise HomeError(
+            f"{network.home} holds node homes for other machines (written by `testnet`); "
+            "start each node on its own host (see the README.md there)"
+        )
+    for node in nodes:
+        namespace = network.namespace_of(node)
+        if namespace is not None and procs.netns_inode(namespace) is None:
+            raise HomeError(
+                f"{node.moniker}'s network namespace {namespace} does not exist; "
+                f"recreate it with `python -m localnet netns up --home {network.home}`"
+            )
+
+
 def _spawn(network: Network, node: Node, kind: str, argv: list[str]) -> Process:
-    proc = procs.spawn(argv, network.log_path(node, kind), cwd=network.node_home(node))
+    proc = procs.spawn(
+        argv,
+        network.log_path(node, kind),
+        cwd=network.node_home(node),
+        netns=network.namespace_of(node),
+    )
     node.processes[kind] = proc
     network.save()  # record the pid at once, so `down` finds it whatever happens next
     return proc
@@ -231,8 +284,10 @@ def _check_node_ports(network: Network, node: Node, names: tuple[str, ...]) -> N
     ports = node.ports.named()
     for name in names:
         host = APP_HOST if name == "abci" else network.listen_host
-        if not procs.port_free(host, ports[name]):
-            raise PortInUse(_port_message(node.index, name, host, ports[name]))
+        namespace = network.namespace_of(node)
+        if not procs.port_free(host, ports[name], netns=namespace):
+            where = host if namespace is None else f"{host} in network namespace {namespace}"
+            raise PortInUse(_port_message(node.index, name, where, ports[name]))
 
 
 def _wait_apps_listening(network: Network, nodes: list[Node]) -> None:
@@ -241,7 +296,10 @@ def _wait_apps_listening(network: Network, nodes: list[Node]) -> None:
     while pending:
         for node in list(pending):
             _raise_if_exited(network, node, "app", "while starting")
-            if procs.is_listening(APP_HOST, node.ports.abci):
+            app = node.processes["app"]
+            if procs.is_listening(
+                APP_HOST, node.ports.abci, pid=app.pid, netns=network.namespace_of(node)
+            ):
                 pending.remove(node)
         if not pending:
             return

@@ -64,7 +64,11 @@ def app_argv(network: Network, node: Node) -> list[str]:
     abci = f"tcp://{APP_HOST}:{node.ports.abci}"
     if network.app == "mgrid":
         grpc = f"{network.listen_host}:{node.ports.grpc}"
-        return [mgridd_binary(), "start", "--home", str(home), "--abci", abci, "--grpc", grpc]
+        metrics = f"{network.listen_host}:{node.ports.metrics}"
+        return [
+            mgridd_binary(), "start", "--home", str(home),
+            "--abci", abci, "--grpc", grpc, "--metrics", metrics,
+        ]  # fmt: skip
     if network.app == "kvstore":
         return [
             abci_cli_binary(),

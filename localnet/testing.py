@@ -20,7 +20,7 @@ from typing import Any
 from clients.rpc import RPC, RPCError
 from localnet.commands import REPO_ROOT
 from localnet.layout import Network
-from localnet.status import app_hash_history
+from localnet.status import EXIT_DEGRADED, app_hash_history
 
 POLL_INTERVAL = 0.25
 
@@ -131,7 +131,11 @@ class LocalnetRunner:
         return self.run("down", check=check)
 
     def status(self) -> dict[str, Any]:
-        report: dict[str, Any] = json.loads(self.run("status", "--json").stdout)
+        """``status --json``'s report, healthy or degraded (exit status 0 or 3)."""
+        result = self.run("status", "--json", check=False)
+        if result.returncode not in (0, EXIT_DEGRADED):
+            raise CommandFailed(f"`status` exited with {result.returncode}:\n{result.stderr}")
+        report: dict[str, Any] = json.loads(result.stdout)
         return report
 
     def stop_node(self, index: int) -> None:

@@ -20,6 +20,13 @@ When CometBFT calls each method (v0.38, ABCI 2.0):
   the snapshots this node took; OfferSnapshot / ApplySnapshotChunk restore
   one on a new node (app/snapshots.py). Without a snapshot store there are
   no snapshots and offers are rejected.
+
+Observability: with an ``app.metrics.AppMetrics`` the adapter reports each
+CheckTx, FinalizeBlock and Commit to it after computing the answer (an
+error there is logged, never answered to CometBFT). Log lines about a block
+carry its height, lines about a transaction its height and hash
+(``app/logs.py``): each failed transaction at info with its code and log,
+each successful one at debug.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from typing import Any
 from app import __version__
 from app.chain import Chain, TxResult
 from app.context import Event
+from app.logs import block_context, tx_hash
+from app.metrics import AppMetrics
 from app.pb.tendermint.abci import types_pb2 as abci
 from app.pb.tendermint.crypto import proof_pb2
 
@@ -63,6 +72,34 @@ def _exec_result(r: TxResult) -> abci.ExecTxResult:
     return out
 
 
+def _log_txs(height: int, txs: list[bytes], results: list[TxResult]) -> int:
+    """Log each failed tx at info and each successful one at debug; returns the failed count."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    failed = 0
+    for raw, r in zip(txs, results, strict=True):
+        if r.code:
+            failed += 1
+            extra = {
+                "height": height,
+                "tx_hash": tx_hash(raw),
+                "code": r.code,
+                "codespace": r.codespace,
+            }
+            log.info("tx failed: %s %d: %s", r.codespace, r.code, r.log, extra=extra)
+        elif debug:
+            log.debug("tx ok", extra={"height": height, "tx_hash": tx_hash(raw)})
+    return failed
+
+
+def _observe(method: Callable[..., None], *args: Any) -> None:
+    """Report to metrics; a failure there is logged and never reaches CometBFT,
+    since metrics only observe."""
+    try:
+        method(*args)
+    except Exception:
+        log.exception("metrics: %s failed", getattr(method, "__name__", method))
+
+
 def _proto_size(tx: bytes) -> int:
     """Bytes a tx takes inside a block's Data (tag + uvarint length + tx)."""
     n, size = len(tx), 1
@@ -76,11 +113,15 @@ def _proto_size(tx: bytes) -> int:
 class ABCIApplication:
     """Answers every ABCI request; one instance serves all four connections."""
 
-    def __init__(self, chain: Chain, snapshots: Any = None):
+    def __init__(self, chain: Chain, snapshots: Any = None, metrics: AppMetrics | None = None):
         """``snapshots`` (an ``app.snapshots.SnapshotStore``) takes, serves and
-        restores state-sync snapshots; None offers none and rejects offers."""
+        restores state-sync snapshots; None offers none and rejects offers.
+        ``metrics`` receives what each block did (None: no metrics)."""
         self.chain = chain
         self.snapshots = snapshots
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.set_app_info(__version__, APP_VERSION)
         self._handlers: dict[str, Callable[[Any], abci.Response]] = {
             "echo": lambda r: abci.Response(echo=abci.ResponseEcho(message=r.message)),
             "flush": lambda r: abci.Response(flush=abci.ResponseFlush()),
@@ -110,7 +151,8 @@ class ABCIApplication:
         return handler(getattr(request, kind))  # type: ignore[arg-type]
 
     def info(self, req: abci.RequestInfo) -> abci.Response:
-        log.info(
+        # Debug: besides the handshake, every /abci_info (`localnet status`) asks.
+        log.debug(
             "info: cometbft %s, abci %s; app at height %d",
             req.version,
             req.abci_version,
@@ -134,7 +176,10 @@ class ABCIApplication:
         return abci.Response(init_chain=abci.ResponseInitChain(app_hash=app_hash))
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.Response:
-        r = self.chain.check_tx(req.tx, recheck=req.type == abci.RECHECK)
+        recheck = req.type == abci.RECHECK
+        r = self.chain.check_tx(req.tx, recheck=recheck)
+        if self.metrics is not None:
+            _observe(self.metrics.observe_check_tx, recheck, r.code, r.codespace)
         return abci.Response(
             check_tx=abci.ResponseCheckTx(code=r.code, codespace=r.codespace, log=r.log)
         )
@@ -155,7 +200,11 @@ class ABCIApplication:
         ok = all(self.chain.well_formed(tx) for tx in req.txs)
         status = abci.ResponseProcessProposal.ACCEPT if ok else abci.ResponseProcessProposal.REJECT
         if not ok:
-            log.warning("rejecting proposal at height %d: a tx does not decode", req.height)
+            log.warning(
+                "rejecting proposal at height %d: a tx does not decode",
+                req.height,
+                extra={"height": req.height},
+            )
         return abci.Response(process_proposal=abci.ResponseProcessProposal(status=status))
 
     def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.Response:
@@ -168,32 +217,45 @@ class ABCIApplication:
         return abci.Response(verify_vote_extension=abci.ResponseVerifyVoteExtension(status=status))
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.Response:
-        # Wall and CPU time go to the log only (operators read them); the
-        # state machine itself never reads a clock.
+        # Wall and CPU time go to the log and metrics only (operators read
+        # them); the state machine itself never reads a clock.
         start, cpu = time.perf_counter(), time.process_time()
-        result = self.chain.finalize_block(req.height, _time_ns(req.time), list(req.txs))
-        response = abci.Response(
-            finalize_block=abci.ResponseFinalizeBlock(
-                tx_results=[_exec_result(r) for r in result.tx_results], app_hash=result.app_hash
+        height, time_ns, txs = req.height, _time_ns(req.time), list(req.txs)
+        with block_context(height):
+            result = self.chain.finalize_block(height, time_ns, txs)
+            response = abci.Response(
+                finalize_block=abci.ResponseFinalizeBlock(
+                    tx_results=[_exec_result(r) for r in result.tx_results],
+                    app_hash=result.app_hash,
+                )
             )
-        )
-        _add_events(response.finalize_block.events, result.events)
-        failed = sum(1 for r in result.tx_results if r.code)
-        log.info(
-            "finalized height %d: %d txs (%d failed) in %.0f ms (%.0f ms CPU), app hash %s",
-            req.height,
-            len(req.txs),
-            failed,
-            (time.perf_counter() - start) * 1000,
-            (time.process_time() - cpu) * 1000,
-            result.app_hash.hex().upper(),
-        )
+            _add_events(response.finalize_block.events, result.events)
+            seconds = time.perf_counter() - start
+            failed = _log_txs(height, txs, result.tx_results)
+            log.info(
+                "finalized height %d: %d txs (%d failed) in %.0f ms (%.0f ms CPU), app hash %s",
+                height,
+                len(txs),
+                failed,
+                seconds * 1000,
+                (time.process_time() - cpu) * 1000,
+                result.app_hash.hex().upper(),
+            )
+            if self.metrics is not None:
+                _observe(
+                    self.metrics.observe_block, self.chain, height, time_ns, txs, result, seconds
+                )
         return response
 
     def commit(self, req: abci.RequestCommit) -> abci.Response:
-        height = self.chain.commit()
-        if self.snapshots is not None:
-            self.snapshots.after_commit(self.chain, height)
+        with block_context(self.chain.height + 1):
+            start = time.perf_counter()
+            height = self.chain.commit()
+            seconds = time.perf_counter() - start
+            if self.metrics is not None:
+                _observe(self.metrics.observe_commit, self.chain, height, seconds)
+            if self.snapshots is not None:
+                self.snapshots.after_commit(self.chain, height)
         return abci.Response(commit=abci.ResponseCommit(retain_height=0))
 
     # --- state sync ------------------------------------------------------

@@ -306,6 +306,12 @@ def open_orders_of(kv: KV, owner: bytes) -> int:
     return int(raw) if raw is not None else 0
 
 
+def open_orders_total(kv: KV) -> int:
+    """Open orders of every account, from the per-account counts (one key per
+    account with open orders, not one per order)."""
+    return sum(int(raw) for _, raw in kv.iterate(_OPEN_COUNT))
+
+
 def _add_open(kv: CacheKV, owner: bytes, delta: int) -> None:
     n = open_orders_of(kv, owner) + delta
     if n:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ from app.modules.storage import keeper as storage_keeper
 from app.pb.cosmos.ics23.v1 import proofs_pb2
 from app.router import MSG_ROUTES, QUERY_ROUTES, QueryRoute, validate_messages
 from app.store import Store, StoreError
+from app.store import export as store_export
 from app.tx import codec
 from ibc.apps.energy import genesis as energy_genesis
 from ibc.apps.energy import keeper as energy_keeper
@@ -109,6 +111,10 @@ class _Seen:
 
 class GenesisError(ValueError):
     """The genesis is unusable; the node must not start with it."""
+
+
+class RestoreError(ValueError):
+    """A state-sync snapshot's state does not hash to the trusted app hash."""
 
 
 @dataclass(slots=True)
@@ -158,6 +164,12 @@ class Chain:
         self.chain_id = raw_chain_id.decode() if raw_chain_id else ""
         raw_time = store.get_meta(META_BLOCK_TIME)
         self.last_block_time_ns = int(raw_time) if raw_time else 0
+        # Height of the first block (genesis initial_height), which is also the
+        # store's first version; only used until that block is committed.
+        self.initial_height = 1
+        # Wall seconds of the last FinalizeBlock's phases ("txs", "clearing",
+        # "end_block"), for metrics only: no clock value reaches state or results.
+        self.timings: dict[str, float] = {}
 
     # --- lifecycle -------------------------------------------------------
 
@@ -172,21 +184,42 @@ class Chain:
     def init_chain(
         self, chain_id: str, time_ns: int, app_state: bytes, initial_height: int
     ) -> bytes:
-        """Apply genesis to the block state (persisted with block 1's Commit)."""
-        if initial_height not in (0, 1):
-            raise GenesisError(f"initial_height {initial_height} is not supported (only 1)")
+        """Apply genesis to the block state (persisted with the first block's Commit).
+
+        ``initial_height`` is the genesis's (0 means 1): the first block
+        has that height and is committed as the store's first version. An
+        ``app_state`` holding a ``store`` section (written by ``mgridd
+        export``, app/store/export.py) is that state verbatim and must hash
+        to the section's app_hash; otherwise each module's section
+        initialises its part of the state.
+
+        Returns:
+            The app hash after genesis.
+        Raises:
+            GenesisError: the genesis is unusable (the message says why).
+        """
+        if initial_height < 0:
+            raise GenesisError(f"initial_height must be >= 1, got {initial_height}")
+        if self.store.version:
+            raise GenesisError(
+                f"InitChain on a store already at height {self.store.version}: "
+                "genesis applies only to an empty node"
+            )
         try:
             state = json.loads(app_state or b"{}")
         except ValueError as exc:
             raise GenesisError(f"app_state is not JSON: {exc}") from None
         if not isinstance(state, dict):
             raise GenesisError("app_state must be a JSON object")
+        self.initial_height = max(initial_height, 1)
+        if store_export.SECTION in state:
+            return self._import_store(chain_id, state)
         unknown = set(state) - {name for name, _ in GENESIS_SECTIONS} - {"auth"}
         if unknown:
             raise GenesisError(f"unknown app_state sections {sorted(unknown)}")
         self.chain_id = chain_id
         self.block_kv = CacheKV(PinnedView(self.store))
-        ctx = Context(self.block_kv, 0, time_ns, chain_id, Mode.DELIVER)
+        ctx = Context(self.block_kv, self.initial_height - 1, time_ns, chain_id, Mode.DELIVER)
         for name, init_genesis in GENESIS_SECTIONS:
             section = state.get(name, {})
             if not isinstance(section, dict):
@@ -200,19 +233,108 @@ class Chain:
         self._pending_meta[META_CHAIN_ID] = chain_id.encode()
         if self.check_invariants:
             self._check_invariants()
-        # Transactions may arrive before block 1 is committed: check them
-        # against the genesis state (a copy, so block 1 does not leak in).
+        return self._stage_genesis()
+
+    def _stage_genesis(self) -> bytes:
+        # Transactions may arrive before the first block is committed: check
+        # them against the genesis state (a copy, so the block does not leak in).
         genesis = CacheKV(PinnedView(self.store))
         genesis.writes = dict(self.block_kv.writes)
         self.check_kv = CacheKV(genesis)
         return self.store.stage(self.block_kv.writes)
 
+    def _import_store(self, chain_id: str, state: dict[str, Any]) -> bytes:
+        """InitChain from an export: the state at height H, verbatim, as the
+        genesis of a chain whose first block is H + 1."""
+        others = sorted(set(state) - {store_export.SECTION})
+        if others:
+            raise GenesisError(
+                f"app_state has a store section (an export) and also sections {others}: "
+                "an export is the whole state, import it alone"
+            )
+        try:
+            section = store_export.decode_section(state[store_export.SECTION])
+        except store_export.StoreSectionError as exc:
+            raise GenesisError(str(exc)) from None
+        if section.height != self.initial_height - 1:
+            raise GenesisError(
+                f"app_state.store holds height {section.height}, so the genesis initial_height "
+                f"must be {section.height + 1}, not {self.initial_height}"
+            )
+        self.chain_id = chain_id
+        self.block_kv = CacheKV(PinnedView(self.store))
+        self.block_kv.writes = dict(section.writes)
+        self._pending_meta[META_CHAIN_ID] = chain_id.encode()
+        if self.check_invariants:
+            self._check_invariants()
+        root = self._stage_genesis()
+        if root != section.app_hash:
+            self.store.discard()
+            self.block_kv = CacheKV(PinnedView(self.store))
+            self.check_kv = CacheKV(PinnedView(self.store))
+            self._pending_meta = {}
+            raise GenesisError(
+                f"app_state.store: the entries hash to {root.hex().upper()}, but the section's "
+                f"app_hash is {section.app_hash.hex().upper()}; the export is damaged or edited"
+            )
+        log.info(
+            "imported the state of height %d (%d entries, app hash %s); first block %d",
+            section.height,
+            len(section.writes),
+            root.hex().upper(),
+            self.initial_height,
+        )
+        return root
+
+    def restore(
+        self,
+        height: int,
+        writes: dict[bytes, bytes],
+        *,
+        chain_id: str,
+        block_time_ns: int,
+        app_hash: bytes,
+    ) -> None:
+        """Install a state-sync snapshot's state as committed height ``height``.
+
+        The state is committed only if its root is ``app_hash`` (the app
+        hash CometBFT's light client verified); otherwise nothing changes.
+
+        Raises:
+            RestoreError: the root differs from ``app_hash``, or the node is
+                not empty.
+        """
+        if self.store.version:
+            raise RestoreError(
+                f"cannot restore a snapshot onto a node at height {self.store.version}"
+            )
+        root = self.store.stage(writes)
+        if root != app_hash:
+            self.store.discard()
+            raise RestoreError(
+                f"the snapshot's state at height {height} hashes to {root.hex().upper()}, "
+                f"not the trusted app hash {app_hash.hex().upper()}"
+            )
+        self.store.commit(
+            {META_CHAIN_ID: chain_id.encode(), META_BLOCK_TIME: str(block_time_ns).encode()},
+            version=height,
+        )
+        self.chain_id = chain_id
+        self.last_block_time_ns = block_time_ns
+        self._pending_meta = {}
+        self.block_kv = CacheKV(PinnedView(self.store))
+        self.check_kv = CacheKV(PinnedView(self.store))
+
     def finalize_block(self, height: int, time_ns: int, txs: list[bytes]) -> BlockResult:
-        if height != self.height + 1:
-            raise RuntimeError(f"block height {height} != committed height + 1 ({self.height + 1})")
+        expected = self.height + 1 if self.height else self.initial_height
+        if height != expected:
+            raise RuntimeError(f"block height {height} != the next height {expected}")
         ctx = Context(self.block_kv, height, time_ns, self.chain_id, Mode.DELIVER)
+        started = time.perf_counter()
         results = [self._run_tx(ctx, raw) for raw in txs]
+        txs_done = time.perf_counter()
         cleared = market_keeper.end_block(ctx)
+        clearing_done = time.perf_counter()
         energy_keeper.end_block(ctx, cleared)  # acknowledge external orders just cleared
         settlement_keeper.note_cleared(ctx.kv, cleared)
         settled = settlement_keeper.end_block(ctx)  # storage deliveries are settled inside
@@ -223,6 +345,12 @@ class Chain:
         demand_response_keeper.end_block(ctx, settled)
         flexibility_keeper.end_block(ctx)
         quota_keeper.end_block(ctx)
+        end_block_done = time.perf_counter()
+        self.timings = {
+            "txs": txs_done - started,
+            "clearing": clearing_done - txs_done,
+            "end_block": end_block_done - txs_done,
+        }
         if self.check_invariants:
             self._check_invariants()
         self._block_time_ns = time_ns
@@ -243,7 +371,9 @@ class Chain:
         """Persist the block in one atomic batch; returns the new height."""
         meta = dict(self._pending_meta)
         meta[META_BLOCK_TIME] = str(self._block_time_ns).encode()
-        version = self.store.commit(meta)
+        # The first block of a chain with initial height N is version N.
+        first = None if self.store.version else self.initial_height
+        version = self.store.commit(meta, version=first)
         self._pending_meta = {}
         self.last_block_time_ns = self._block_time_ns
         self.block_kv = CacheKV(PinnedView(self.store))
@@ -278,6 +408,14 @@ class Chain:
         except ABCIError:
             return False
         return True
+
+    def decoded(self, raw: bytes) -> codec.DecodedTx | None:
+        """The tx ``raw`` decodes to (from the decode cache when seen), None if it
+        does not decode; for observers such as metrics and logs."""
+        try:
+            return self._decode(raw)
+        except ABCIError:
+            return None
 
     def _run_tx(self, block: Context, raw: bytes) -> TxResult:
         ante = block.branch()

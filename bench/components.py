@@ -155,6 +155,16 @@ def dashboard(quick: bool) -> dict[str, Any]:
     return {"command": _command(argv), **out}
 
 
+def statesync(quick: bool) -> dict[str, Any]:
+    """A node joining by state sync against one replaying from genesis, at 10,000
+    accounts (1,000,000 by hand: bench/statesync.py --accounts 1000000)."""
+    argv = ["bench/statesync.py", "--accounts", "10000"]
+    if quick:
+        argv += ["--history", "30"]
+    out = _json_doc(_run(argv, 3600))
+    return {"command": _command(argv), **out}
+
+
 COMPONENTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "checktx": checktx,
     "tx_path": tx_path,
@@ -163,6 +173,7 @@ COMPONENTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "light_client": light_client,
     "ibc_relay": ibc_relay,
     "dashboard": dashboard,
+    "statesync": statesync,
 }
 
 

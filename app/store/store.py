@@ -213,7 +213,10 @@ class Store:
 
         ``start`` is where to resume, inclusive in the direction of travel:
         forward yields keys >= start, reverse yields keys <= start.  The whole
-        iteration reads one version, even if commits happen meanwhile.
+        iteration reads one version, even if commits happen meanwhile: the
+        LevelDB snapshot is taken when ``iterate`` is called, so an iterator
+        handed to another thread (a state-sync snapshot being written) reads
+        that version to its end, even if it is pruned meanwhile.
 
         Raises:
             VersionNotAvailable: immediately, if the version is pruned or not
@@ -353,7 +356,9 @@ class Store:
         with self._write_lock:
             self._staged = None
 
-    def commit(self, meta: Mapping[bytes, bytes] | None = None) -> int:
+    def commit(
+        self, meta: Mapping[bytes, bytes] | None = None, *, version: int | None = None
+    ) -> int:
         """Persist the staged version atomically and return its number.
 
         One LevelDB write batch holds the new tree nodes, the changed values
@@ -361,6 +366,17 @@ class Store:
         versions that fall out of keep_recent, and the version counters.
         Committing with nothing staged makes a new version with the same
         root.
+
+        ``version`` numbers the new version; by default, and always once
+        something is committed, it is the latest version + 1.  The first
+        commit of a new store may choose any version >= 1: a chain whose
+        genesis has initial height N commits its first block as version N,
+        and a state-sync restore commits the snapshot's state as the
+        snapshot's height.  Versions before a first version N > 1 never
+        existed: the earliest version is N and no history is written for it.
+
+        Raises:
+            ValueError: ``version`` is not latest + 1 (or, on a new store, < 1).
         """
         if meta:
             for mkey, mvalue in meta.items():
@@ -376,21 +392,28 @@ class Store:
                 raise StoreError(
                     f"staged on version {staged.base_version}, but latest is {view.version}"
                 )
-            new_version = view.version + 1
+            new_version = self._new_version(view, version)
+            # A first version above 1 starts the store there: nothing older
+            # to keep or read, so no pruning and no history.
+            first = view.version == 0 and new_version > 1
             version8 = k.version_bytes(new_version)
             root = view.root if staged is None else staged.result.root
-            earliest = self._next_earliest(view.earliest, new_version)
+            if first:
+                earliest, pruned_versions = new_version, range(0)
+            else:
+                earliest = self._next_earliest(view.earliest, new_version)
+                pruned_versions = range(view.earliest + 1, earliest + 1)
             snapshot = view.snapshot
             with self._db.write_batch(transaction=True, sync=self._sync) as batch:
                 put = batch.put
                 delete = batch.delete
                 if staged is not None:
-                    _write_staged(batch, staged, new_version)
+                    _write_staged(batch, staged, new_version, history=not first)
                 put(k.root_key(new_version), encode_ref(root))
                 if meta:
                     for mkey in sorted(meta):
                         put(k.META + mkey, meta[mkey])
-                for pruned in range(view.earliest + 1, earliest + 1):
+                for pruned in pruned_versions:
                     # Keys made obsolete by version `pruned` were last used by
                     # version pruned - 1, which is now below the window.
                     blob = snapshot.get(k.orphans_key(pruned))
@@ -437,6 +460,19 @@ class Store:
     def _check_version(view: _View, version: int) -> None:
         if not view.earliest <= version <= view.version:
             raise VersionNotAvailable(version, view.earliest, view.version)
+
+    @staticmethod
+    def _new_version(view: _View, version: int | None) -> int:
+        if version is None or version == view.version + 1:
+            return view.version + 1
+        if view.version == 0:
+            if version < 1 or version > k.MAX_VERSION:
+                raise ValueError(f"a store's first version must be >= 1, got {version}")
+            return version
+        raise ValueError(
+            f"cannot commit version {version}: the latest is {view.version}, "
+            f"so the next must be {view.version + 1}"
+        )
 
     def _next_earliest(self, earliest: int, new_version: int) -> int:
         if self._keep_recent == 0:
@@ -514,12 +550,14 @@ class Store:
         return self._exist(key, self._value_at(view, key, version), end, steps, version)
 
 
-def _write_staged(batch: Any, staged: _Staged, version: int) -> None:
+def _write_staged(batch: Any, staged: _Staged, version: int, *, history: bool = True) -> None:
     """Put a staged version's tree pages, values, history and orphan list
     into ``batch`` (the commit's LevelDB write batch).
 
-    A block writes thousands of entries, so each kind is written by a map
-    drained in C rather than a Python loop.
+    ``history`` False leaves out the previous values, for a first version
+    that has no earlier version to read them from.  A block writes
+    thousands of entries, so each kind is written by a map drained in C
+    rather than a Python loop.
     """
     put = batch.put
     version8 = k.version_bytes(version)
@@ -529,6 +567,10 @@ def _write_staged(batch: Any, staged: _Staged, version: int) -> None:
     _drain(map(batch.delete, [latest + c[0] for c in changes if c[2] is None]))
     written = [c for c in changes if c[2] is not None]
     _drain(map(put, [latest + c[0] for c in written], [c[2] for c in written]))
+    if not history:
+        if staged.result.orphans:
+            put(k.orphans_key(version), k.pack_key_list(staged.result.orphans))
+        return
     hkeys = k.history_keys([c[0] for c in changes], version8)
     absent = _ABSENT
     present = _PRESENT

@@ -78,6 +78,14 @@ compliance: install ## Run every command of docs/COMPLIANCE.md, the real-network
 bench: install ## Benchmarks: app vs CometBFT's kvstore on fresh localnets, components; writes bench/results.json, BENCHMARKS.md (~27 min; BENCH_ARGS=--quick: ~3 min)
 	$(PY) -m bench $(BENCH_ARGS)
 
+# `make fuzz`: every target of tests/fuzz/run.py for FUZZ_SECONDS each, starting
+# from the committed seeds (tests/fuzz/corpus) and the inputs earlier runs kept
+# (build/fuzz); an input that crashes a target is saved in tests/fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: install ## Coverage-guided fuzzing (atheris) of tx decoding, CheckTx/FinalizeBlock, ABCI framing, ICS-23, light client (FUZZ_SECONDS=60 each)
+	$(PY) tests/fuzz/run.py all --seconds $(FUZZ_SECONDS)
+
 lint: install ## ruff (lint + format check) and mypy over app, ibc, clients, localnet
 	$(VENV)/bin/ruff check app ibc clients localnet tests bench proto/gen.py
 	$(VENV)/bin/ruff format --check app ibc clients localnet tests bench proto/gen.py

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from app import crypto
-from app.errors import ErrNotFound
+from app.errors import ErrInvalidRequest, ErrNotFound
 from app.kv import KV
 from app.modules.bank import keeper as bank
 from app.modules.common import page, parse_address
 from app.modules.market import keeper
 from app.pb.mgrid.market.v1 import market_pb2
+
+INT64_MAX = (1 << 63) - 1  # an interval record's times are int64 unix seconds
 
 
 class Queries:
@@ -68,7 +70,13 @@ class Queries:
     def Interval(
         self, kv: KV, req: market_pb2.QueryIntervalRequest
     ) -> market_pb2.QueryIntervalResponse:
-        keeper.get_state(kv)
+        state = keeper.get_state(kv)
+        params, _ = keeper.get_params(kv)
+        _, end, _ = keeper.interval_times(state, params, req.id)
+        if end > INT64_MAX:  # its times would not fit the record's int64 fields
+            raise ErrInvalidRequest(
+                f"interval {req.id} would end at unix second {end}, beyond int64 ({INT64_MAX})"
+            )
         return market_pb2.QueryIntervalResponse(interval=keeper.get_interval(kv, req.id))
 
     def Trades(self, kv: KV, req: market_pb2.QueryTradesRequest) -> market_pb2.QueryTradesResponse:

@@ -86,6 +86,13 @@ FUZZ_SECONDS ?= 60
 fuzz: install ## Coverage-guided fuzzing (atheris) of tx decoding, CheckTx/FinalizeBlock, ABCI framing, ICS-23, light client (FUZZ_SECONDS=60 each)
 	$(PY) tests/fuzz/run.py all --seconds $(FUZZ_SECONDS)
 
+# `make chaos`: the soak of docs/chaos.md on a fresh 4-validator network in
+# network namespaces (root; on loopback without partitions otherwise).
+CHAOS_MINUTES ?= 30
+.PHONY: chaos
+chaos: install ## Chaos soak: load + killed/partitioned/restarted nodes, then checks nothing was lost (CHAOS_MINUTES=30; report in .localnet/chaos-report.json)
+	$(PY) -m localnet chaos --duration $(CHAOS_MINUTES) --report .localnet/chaos-report.json --down
+
 lint: install ## ruff (lint + format check) and mypy over app, ibc, clients, localnet
 	$(VENV)/bin/ruff check app ibc clients localnet tests bench proto/gen.py
 	$(VENV)/bin/ruff format --check app ibc clients localnet tests bench proto/gen.py

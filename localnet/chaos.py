@@ -979,14 +979,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         type=_range,
         default=DEFAULT_GAP,
         metavar="MIN:MAX",
-        help="seconds of quiet before each fault (default %(default)s)",
+        help=f"seconds of quiet before each fault (default {DEFAULT_GAP[0]:g}:{DEFAULT_GAP[1]:g})",
     )
     p.add_argument(
         "--fault-hold",
         type=_range,
         default=DEFAULT_HOLD,
         metavar="MIN:MAX",
-        help="seconds each fault lasts (default %(default)s)",
+        help=f"seconds each fault lasts (default {DEFAULT_HOLD[0]:g}:{DEFAULT_HOLD[1]:g})",
     )
     p.add_argument(
         "--recovery-timeout",

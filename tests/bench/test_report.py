@@ -426,3 +426,24 @@ def test_tx_path_table_and_its_before_after(tmp_path: Path) -> None:
     assert "python -m bench.tx_path" in md
     assert row(md, "orders")[1:4] == ["110", "12.0", "n/a"]
     assert row(md, "orders: app CPU per tx, all stages (µs)")[1:] == ["400", "270", "0.68"]
+
+
+def test_state_sync_rows_show_each_run_and_the_replay_ratio() -> None:
+    run = {
+        "accounts": 10000,
+        "snapshot": {"entries": 10015, "chunks": 1, "bytes": 213363, "take_s": 0.04},
+        "state_sync": {"synced_s": 11.2, "join_s": 19.5, "restore_s": 0.39},
+        "replay": {"synced_s": 6.55, "join_s": 9.43},
+        "replay_over_state_sync": {"synced_s": 0.58},
+        "break_even_history_blocks": 221,
+    }
+    big = {"accounts": 1000000, "snapshot": {"entries": 1000015}, "state_sync": {"synced_s": 40}}
+    lines = report.section_statesync(
+        {"command": "python bench/statesync.py", **run, "more_runs": [big]}
+    )
+    text = "\n".join(lines)
+    assert "| 10,000 accounts | 10,015 | 1 / 0.213 |" in text
+    assert "0.580 |" in text
+    # A run without the replay half still gets its row, with dashes where nothing was measured.
+    assert "| 1,000,000 accounts | 1,000,015 | - |" in text
+    assert "break-even at about 221 blocks" in text

@@ -100,8 +100,9 @@ def node_status(network: Network, node: Node) -> dict[str, Any]:
     entry["height"] = int(sync["latest_block_height"])
     entry["catching_up"] = bool(sync["catching_up"])
     entry["latest_app_hash"] = sync["latest_app_hash"]
-    entry["latest_block_time"] = sync.get("latest_block_time")
-    entry["seconds_since_block"] = _block_age(sync.get("latest_block_time", ""), time.time())
+    if entry["height"]:  # a node still syncing (state sync, block sync) has no block yet
+        entry["latest_block_time"] = sync.get("latest_block_time")
+        entry["seconds_since_block"] = _block_age(sync.get("latest_block_time", ""), time.time())
     try:
         entry["peers"] = int(rpc.call("net_info")["n_peers"])
         info = rpc.call("abci_info")["response"]
@@ -159,17 +160,21 @@ def collect(
     with ThreadPoolExecutor(max_workers=max(1, len(network.nodes))) as pool:
         nodes = list(pool.map(lambda node: node_status(network, node), network.nodes))
     answering = [entry for entry in nodes if entry["height"] is not None]
-    common = min((entry["height"] for entry in answering), default=None)
     highest = max((entry["height"] for entry in answering), default=None)
     for entry in answering:
         entry["lag"] = highest - entry["height"]  # type: ignore[operator]
+    # App hashes are compared among nodes that have blocks: one still at
+    # height 0 (a new node syncing) has nothing to compare yet, and its lag
+    # already reports it.
+    compared = [entry for entry in answering if entry["height"]]
+    common = min((entry["height"] for entry in compared), default=None)
     if common:
-        for entry in answering:
+        for entry in compared:
             try:
                 entry["app_hash"] = header_app_hash(entry["rpc"], common)
             except (RPCError, KeyError) as exc:
                 entry["error"] = f"block {common}: {exc}"
-    hashes = {entry["app_hash"] for entry in answering}
+    hashes = {entry["app_hash"] for entry in compared}
     report = {
         "home": str(network.home),
         "chain_id": network.chain_id,
@@ -181,7 +186,7 @@ def collect(
         "answering": len(answering),
         "common_height": common,
         "max_height": highest,
-        "app_hashes_agree": bool(answering) and None not in hashes and len(hashes) == 1,
+        "app_hashes_agree": bool(compared) and None not in hashes and len(hashes) == 1,
         "max_lag": max_lag,
         "max_stall_seconds": stall_limit(network) if max_stall is None else max_stall,
         "nodes": nodes,
@@ -225,10 +230,11 @@ def diagnose(network: Network, report: dict[str, Any]) -> list[str]:
         problems.append("no node answers on its RPC")
         return problems
     common = report["common_height"]
-    if len({e["app_hash"] for e in answering if e["app_hash"]}) > 1:
-        hashes = ", ".join(f"{e['moniker']} {e['app_hash'] or '?'}" for e in answering)
+    compared = [e for e in answering if e["height"]]
+    if len({e["app_hash"] for e in compared if e["app_hash"]}) > 1:
+        hashes = ", ".join(f"{e['moniker']} {e['app_hash'] or '?'}" for e in compared)
         problems.append(f"app hashes differ at height {common} ({hashes})")
-    unread = [e["moniker"] for e in answering if common and not e["app_hash"]]
+    unread = [e["moniker"] for e in compared if common and not e["app_hash"]]
     if unread:
         problems.append(f"app hash at height {common} unreadable on {', '.join(unread)}")
     ages = [e["seconds_since_block"] for e in answering if e["seconds_since_block"] is not None]
@@ -282,11 +288,14 @@ def render(report: dict[str, Any]) -> str:
         )
     lines.append("")
     common = report["common_height"]
-    if common is None:
+    compared = sum(1 for entry in report["nodes"] if entry["height"])
+    if not report["answering"]:
         lines.append("no node answers on its RPC")
+    elif common is None:
+        lines.append("no node has committed a block yet")
     elif report["app_hashes_agree"]:
         lines.append(
-            f"common height {common}: the {report['answering']} answering nodes agree on the app hash"
+            f"common height {common}: the {compared} nodes with blocks agree on the app hash"
         )
     else:
         lines.append(f"common height {common}: APP HASHES DIFFER between nodes")

@@ -48,7 +48,7 @@ def report(*changes: dict[str, Any]) -> dict[str, Any]:
         "home": "/tmp/x",
         "nodes": nodes,
         "answering": len(answering),
-        "common_height": min((n["height"] for n in answering), default=None),
+        "common_height": min((n["height"] for n in answering if n["height"]), default=None),
         "app_hashes_agree": bool(answering) and None not in hashes and len(hashes) == 1,
         "max_lag": 2,
         "max_stall_seconds": 10.0,
@@ -99,6 +99,23 @@ CASES = {
         [{}, {"app_version": {"version": "0.2.0", "app_version": 2}}],
         ["app versions differ (node0 0.1.0/1, node1 0.2.0/2, node2 0.1.0/1, node3 0.1.0/1)"],
     ),
+    # A new full node still state syncing: no block yet, so no app hash to
+    # compare; its lag and catching up say what is going on.
+    "joining": (
+        [
+            {},
+            {},
+            {},
+            {
+                "height": 0,
+                "lag": 50,
+                "catching_up": True,
+                "app_hash": None,
+                "seconds_since_block": None,
+            },
+        ],
+        ["node3 catching up", "node3 50 blocks behind"],
+    ),
     "all down": (
         [DOWN] * 4,
         ["node0 down", "node1 down", "node2 down", "node3 down", "no node answers on its RPC"],
@@ -130,3 +147,16 @@ def test_render_ends_with_the_verdict() -> None:
     text = render(r)
     assert text.splitlines()[-1] == "degraded: node0 10 blocks behind"
     assert "node0  yes" in text and " 10 " in text
+
+
+def test_a_node_without_blocks_is_not_compared_and_shows_no_block_age() -> None:
+    joining = {"height": 0, "lag": 50, "catching_up": True, "app_hash": None,
+               "seconds_since_block": None}  # fmt: skip
+    r = report({}, {}, {}, joining)
+    r["app_hashes_agree"] = True
+    r["problems"] = diagnose(LOCAL, r)
+    r["verdict"] = "degraded: " + "; ".join(r["problems"])
+    text = render(r)
+    assert "common height 50: the 3 nodes with blocks agree on the app hash" in text
+    node3 = next(line for line in text.splitlines() if line.startswith("node3"))
+    assert " - " in node3 and "ago" not in node3

@@ -16,12 +16,13 @@ Nothing here reads state or feeds anything back into it: logs observe.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TextIO
+
+from app.tx import codec
 
 # Attributes a record may carry, as (record attribute, text-format key).
 FIELDS = (("height", "height"), ("tx_hash", "tx"), ("code", "code"), ("codespace", "codespace"))
@@ -30,8 +31,9 @@ _block_height: ContextVar[int | None] = ContextVar("mgrid_block_height", default
 
 
 def tx_hash(raw: bytes) -> str:
-    """CometBFT's name of a transaction: upper-case hex SHA-256 of its bytes."""
-    return hashlib.sha256(raw).hexdigest().upper()
+    """CometBFT's name of a transaction as its RPC shows it: the upper-case hex of
+    :func:`app.tx.codec.tx_hash`."""
+    return codec.tx_hash(raw).hex().upper()
 
 
 @contextlib.contextmanager

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 import tomllib
@@ -68,7 +67,7 @@ from app.store import Store, StoreError
 from clients.mgrid.chain import ChainClient, ChainError, QueryError
 from clients.rpc import RPC, RPCError
 from localnet import chaos_model as model
-from localnet import netns, procs, tomledit
+from localnet import netns, tomledit
 from localnet import network as net
 from localnet.chaos_load import (
     READ_TIMEOUT,
@@ -79,6 +78,7 @@ from localnet.chaos_load import (
     prepare_accounts,
     read_block_txs,
 )
+from localnet.cli import positive_float
 from localnet.errors import HomeError, LocalnetError
 from localnet.layout import STATE_FILE, Network, default_home
 from localnet.status import app_hash_history, header_app_hash
@@ -333,7 +333,7 @@ class FaultInjector:
         if spec.kind == model.KILL_APP:
             net.kill_app(network, spec.nodes[0])
         elif spec.kind == model.KILL_COMETBFT:
-            kill_cometbft(network, spec.nodes[0])
+            net.kill_process(network, spec.nodes[0], "cometbft")
         elif spec.kind == model.RESTART_NODE:
             net.stop_node(network, spec.nodes[0])
         elif spec.kind in model.PARTITION_KINDS:
@@ -405,21 +405,6 @@ class FaultInjector:
                 net.start_nodes(self.network, self.network.nodes)
         except LocalnetError as exc:
             self.log(f"starting the stopped processes failed: {exc}")
-
-
-def kill_cometbft(network: Network, index: int) -> None:
-    """SIGKILL node ``index``'s CometBFT (its app keeps running)."""
-    network.node(index)
-    with net.locked(network):
-        node = network.node(index)
-        proc = node.processes.get("cometbft")
-        if proc is None or not procs.is_alive(proc):
-            raise LocalnetError(f"{node.moniker}'s CometBFT is not running")
-        procs.send_signal(proc, signal.SIGKILL)
-        if procs.wait_gone([proc], procs.KILL_TIMEOUT):
-            raise LocalnetError(f"{node.moniker}'s CometBFT (pid {proc.pid}) survived SIGKILL")
-        del node.processes["cometbft"]
-        network.save()
 
 
 # -- final checks ------------------------------------------------------------------------------
@@ -897,13 +882,6 @@ def _show(bounds: tuple[float, float]) -> str:
     return f"{bounds[0]:g}:{bounds[1]:g}"
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ``chaos`` command of ``python -m localnet``."""
     p = sub.add_parser(
@@ -916,7 +894,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument(
         "--duration",
-        type=_positive,
+        type=positive_float,
         required=True,
         metavar="MINUTES",
         help="minutes of load and faults (the settling and checks come after)",
@@ -957,13 +935,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument(
         "--block-time",
-        type=_positive,
+        type=positive_float,
         default=DEFAULT_BLOCK_TIME,
         help=f"seconds between blocks of a new network (default {DEFAULT_BLOCK_TIME:g})",
     )
     p.add_argument(
         "--rate",
-        type=_positive,
+        type=positive_float,
         default=DEFAULT_RATE,
         metavar="TX_PER_S",
         help=f"transactions per second (default {DEFAULT_RATE:g})",
@@ -979,18 +957,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         type=_range,
         default=DEFAULT_GAP,
         metavar="MIN:MAX",
-        help=f"seconds of quiet before each fault (default {DEFAULT_GAP[0]:g}:{DEFAULT_GAP[1]:g})",
+        help=f"seconds of quiet before each fault (default {_show(DEFAULT_GAP)})",
     )
     p.add_argument(
         "--fault-hold",
         type=_range,
         default=DEFAULT_HOLD,
         metavar="MIN:MAX",
-        help=f"seconds each fault lasts (default {DEFAULT_HOLD[0]:g}:{DEFAULT_HOLD[1]:g})",
+        help=f"seconds each fault lasts (default {_show(DEFAULT_HOLD)})",
     )
     p.add_argument(
         "--recovery-timeout",
-        type=_positive,
+        type=positive_float,
         default=RECOVERY_TIMEOUT,
         help=f"seconds a fault may take to recover (default {RECOVERY_TIMEOUT:g})",
     )

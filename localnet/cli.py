@@ -36,14 +36,16 @@ from localnet.layout import (
 )
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0 (shared by every localnet command)."""
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_home(up)
     up.add_argument(
         "--validators",
-        type=_positive_int,
+        type=positive_int,
         help=f"number of validators (default {DEFAULT_VALIDATORS})",
     )
     up.add_argument(
@@ -89,13 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--block-time",
-        type=_positive_float,
+        type=positive_float,
         help=f"seconds between blocks (CometBFT timeout_commit; default {DEFAULT_BLOCK_TIME:g})",
     )
     up.add_argument("--app", choices=APP_KINDS, help="ABCI app each node runs (default mgrid)")
     up.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=net.UP_TIMEOUT,
         help=f"seconds to wait for the chain to commit (default {net.UP_TIMEOUT:g})",
     )
@@ -118,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="blocks a node may be behind the highest node (default %(default)s)",
     )  # fmt: skip
     status.add_argument(
-        "--max-stall", type=_positive_float, metavar="SECONDS",
+        "--max-stall", type=positive_float, metavar="SECONDS",
         help=f"seconds without a new block before the chain counts as stalled (default: "
         f"{status_mod.STALL_BLOCKS} block times, at least {status_mod.MIN_STALL_SECONDS:g} s)",
     )  # fmt: skip
@@ -176,13 +178,13 @@ def _add_netns(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="create the namespaces and the network if needed, start every node, wait for height 2",
     )
     home_flags(up)
-    up.add_argument("--validators", type=_positive_int,
+    up.add_argument("--validators", type=positive_int,
                     help=f"number of validators (default {DEFAULT_VALIDATORS})")  # fmt: skip
     up.add_argument("--subnet", help=f"private IPv4 subnet of the nodes (default {netns.DEFAULT_SUBNET})")  # fmt: skip
-    up.add_argument("--block-time", type=_positive_float,
+    up.add_argument("--block-time", type=positive_float,
                     help=f"seconds between blocks (default {DEFAULT_BLOCK_TIME:g})")  # fmt: skip
     up.add_argument("--app", choices=APP_KINDS, help="ABCI app each node runs (default mgrid)")
-    up.add_argument("--timeout", type=_positive_float, default=net.UP_TIMEOUT,
+    up.add_argument("--timeout", type=positive_float, default=net.UP_TIMEOUT,
                     help=f"seconds to wait for the chain to commit (default {net.UP_TIMEOUT:g})")  # fmt: skip
     down = nsub.add_parser(
         "down",
@@ -217,7 +219,7 @@ def _add_testnet(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                    "another needs its own P2P port (its other ports move with it)")  # fmt: skip
     p.add_argument("--chain-id", required=True, help="chain id of the new network")
     p.add_argument("--out", required=True, type=Path, help="directory to write (new or empty)")
-    p.add_argument("--block-time", type=_positive_float, default=DEFAULT_BLOCK_TIME,
+    p.add_argument("--block-time", type=positive_float, default=DEFAULT_BLOCK_TIME,
                    help=f"seconds between blocks (default {DEFAULT_BLOCK_TIME:g})")  # fmt: skip
     p.add_argument("--snapshot-interval", type=int, default=0, metavar="N",
                    help="the app takes a state-sync snapshot every N blocks (default 0: none)")  # fmt: skip
@@ -240,9 +242,9 @@ def _add_ibc(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         q = isub.add_parser(name, help=text)
         q.add_argument("--root", type=Path, default=ibc.DEFAULT_ROOT, help="default .localnet/ibc")
         if name == "up":
-            q.add_argument("--validators", type=_positive_int,
+            q.add_argument("--validators", type=positive_int,
                            help=f"validators per chain (default {ibc.DEFAULT_VALIDATORS})")  # fmt: skip
-            q.add_argument("--block-time", type=_positive_float, help="seconds between blocks")
+            q.add_argument("--block-time", type=positive_float, help="seconds between blocks")
             q.add_argument("--link", action="store_true", help="then run mgrid-relayer link")
         if name == "channel":
             q.add_argument("port", help="transfer or energy")

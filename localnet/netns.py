@@ -543,24 +543,23 @@ def partition(network: Network, groups: list[list[int]]) -> None:
         HomeError: not a netns network, or bad groups (see :func:`check_groups`).
         LocalnetError: a namespace is missing (run ``netns up``) or a route could not be set.
     """
-    section = section_of(network)
-    cleaned = check_groups(groups, len(network.nodes))
-    with net.locked(network):
-        section = section_of(network)
-        _require_namespaces(network, section)
-        _apply_partition(network, cleaned)
-        section.partition = cleaned
-        network.save()
+    section_of(network)
+    _set_partition(network, check_groups(groups, len(network.nodes)))
 
 
 def heal(network: Network) -> None:
     """Restore full connectivity between all nodes (idempotent)."""
-    section = section_of(network)
+    section_of(network)
+    _set_partition(network, None)
+
+
+def _set_partition(network: Network, groups: list[list[int]] | None) -> None:
+    """Apply ``groups`` (None: none) to the routes and record it, under the home's lock."""
     with net.locked(network):
         section = section_of(network)
         _require_namespaces(network, section)
-        _apply_partition(network, None)
-        section.partition = None
+        _apply_partition(network, groups)
+        section.partition = groups
         network.save()
 
 

@@ -398,18 +398,23 @@ def stop_node(network: Network, index: int) -> Node:
 
 def kill_app(network: Network, index: int) -> Process:
     """SIGKILL the app process of node ``index`` (a crash; CometBFT then exits by itself)."""
+    return kill_process(network, index, "app")
+
+
+def kill_process(network: Network, index: int, kind: str) -> Process:
+    """SIGKILL process ``kind`` ("app" or "cometbft") of node ``index``, as a crash would."""
     network.node(index)
     with locked(network):
         node = network.node(index)
-        app = node.processes.get("app")
-        if app is None or not procs.is_alive(app):
-            raise LocalnetError(f"{node.moniker}'s app is not running")
-        procs.send_signal(app, signal.SIGKILL)
-        if procs.wait_gone([app], procs.KILL_TIMEOUT):
-            raise LocalnetError(f"{node.moniker}'s app (pid {app.pid}) survived SIGKILL")
-        del node.processes["app"]
+        proc = node.processes.get(kind)
+        if proc is None or not procs.is_alive(proc):
+            raise LocalnetError(f"{node.moniker}'s {kind} is not running")
+        procs.send_signal(proc, signal.SIGKILL)
+        if procs.wait_gone([proc], procs.KILL_TIMEOUT):
+            raise LocalnetError(f"{node.moniker}'s {kind} (pid {proc.pid}) survived SIGKILL")
+        del node.processes[kind]
         network.save()
-    return app
+    return proc
 
 
 # -- waiting for the chain ---------------------------------------------------------------------

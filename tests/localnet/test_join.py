@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from clients.rpc import RPC
 from localnet.join import add_node
 from localnet.network import LOCALNET_SNAPSHOT_INTERVAL
 from localnet.testing import LocalnetRunner
-from tests.support.localnets import mgrid, mgrid_tx
+from tests.support.localnets import mgrid, mgrid_tx, wait_until
 from tests.support.txs import key
 
 pytestmark = pytest.mark.localnet
@@ -44,16 +43,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
     runner.up()
     yield runner
     runner.down(check=False)
-
-
-def wait_until(what: str, check, timeout: float = 120.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def snapshot_heights(net: LocalnetRunner, index: int) -> list[int]:

@@ -11,10 +11,7 @@ top need no root and always run.
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +22,7 @@ from localnet import netns, procs
 from localnet.errors import HomeError
 from localnet.layout import Network, Ports
 from localnet.testing import CommandFailed, LocalnetRunner, pid_alive
+from tests.support.localnets import assert_same_history, send_transfer
 
 SUBNET = "10.77.1.0/24"
 VALIDATORS = 4
@@ -124,49 +122,6 @@ def ln(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
         yield runner
     finally:
         runner.run("netns", "down", check=False)
-
-
-def send_transfer(ln: LocalnetRunner, node: int) -> None:
-    """One committed bank transfer through ``node``, so app hashes differ from block to block."""
-    net = ln.network()
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "mgrid"),
-            "--node",
-            net.node(node).rpc_url,
-            "--keyring-dir",
-            str(net.keyring_dir),
-            "--keyring-backend",
-            "test",
-            "--output",
-            "json",
-            "tx",
-            "bank",
-            "send",
-            "faucet",
-            net.keys["utility"],
-            "1ugrid",
-            "--yes",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert json.loads(result.stdout)["code"] == 0, result.stdout
-
-
-def assert_same_history(ln: LocalnetRunner) -> int:
-    """Every node has the same header app hash at every height all of them have; returns it."""
-    heights = ln.heights()
-    assert None not in heights.values(), heights
-    common = min(h for h in heights.values() if h is not None)
-    histories = ln.app_hash_histories(1, common)
-    for index, history in histories.items():
-        diverging = [h for h in history if history[h] != histories[0][h]]
-        assert not diverging, f"node{index} differs from node0 at heights {diverging[:5]}"
-    return common
 
 
 def wait_all_equal(ln: LocalnetRunner, timeout: float) -> dict[int, int | None]:

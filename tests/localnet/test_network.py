@@ -9,8 +9,6 @@ a developer's own localnet.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import pytest
 from localnet import procs
 from localnet.layout import FUNDED_KEYS, Ports
 from localnet.testing import LocalnetRunner, pid_alive
+from tests.support.localnets import assert_same_history, send_transfer
 
 pytestmark = pytest.mark.localnet
 
@@ -58,45 +57,8 @@ def send_txs(ln: LocalnetRunner, node: int, count: int, tag: str) -> None:
             reply = rpc.broadcast_tx_sync(f"{tag}-{i}={time.monotonic_ns()}".encode())
             assert reply["code"] == 0, reply
         return
-    net = ln.network()
-    mgrid = Path(sys.executable).parent / "mgrid"
     for _ in range(min(count, 2)):
-        result = subprocess.run(
-            [
-                str(mgrid),
-                "--node",
-                net.node(node).rpc_url,
-                "--keyring-dir",
-                str(net.keyring_dir),
-                "--keyring-backend",
-                "test",
-                "--output",
-                "json",
-                "tx",
-                "bank",
-                "send",
-                "faucet",
-                net.keys["utility"],
-                "1ugrid",
-                "--yes",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr + result.stdout
-        assert json.loads(result.stdout)["code"] == 0, result.stdout
-
-
-def assert_no_divergence(ln: LocalnetRunner) -> None:
-    """Every node has the same header app hash at every height it has."""
-    heights = ln.heights()
-    assert None not in heights.values(), heights
-    common = min(h for h in heights.values() if h is not None)
-    histories = ln.app_hash_histories(1, common)
-    for index, history in histories.items():
-        assert history == histories[0], f"node{index} differs from node0"
+        send_transfer(ln, node)
 
 
 def test_up_reaches_height_two_and_all_nodes_agree(ln: LocalnetRunner) -> None:
@@ -171,7 +133,7 @@ def test_one_validator_down_chain_commits_and_node_catches_up(ln: LocalnetRunner
     report = ln.status()
     assert all(n["running"] for n in report["nodes"])
     assert report["app_hashes_agree"] is True
-    assert_no_divergence(ln)
+    assert_same_history(ln)
 
 
 def test_two_validators_down_chain_halts_then_resumes_without_divergence(
@@ -192,7 +154,7 @@ def test_two_validators_down_chain_halts_then_resumes_without_divergence(
     resume = max(h for h in halted.values() if h is not None)
     send_txs(ln, 0, 5, "after-halt")
     ln.wait_for_height(resume + 2, timeout=90)
-    assert_no_divergence(ln)
+    assert_same_history(ln)
 
 
 def test_crashed_app_takes_its_node_down_and_restart_catches_up(ln: LocalnetRunner) -> None:
@@ -208,7 +170,7 @@ def test_crashed_app_takes_its_node_down_and_restart_catches_up(ln: LocalnetRunn
     ln.wait_for_height(ln.max_height([0, 2, 3]) + 2, nodes=[0, 2, 3], timeout=60)
     ln.start_node(1)
     ln.wait_for_height(ln.max_height([0, 2, 3]), nodes=[1], timeout=60)
-    assert_no_divergence(ln)
+    assert_same_history(ln)
 
 
 def test_up_on_existing_home_restarts_only_stopped_processes(ln: LocalnetRunner) -> None:
@@ -238,7 +200,7 @@ def test_down_stops_every_process_and_up_resumes_the_chain(ln: LocalnetRunner) -
 
     ln.up()
     ln.wait_for_height(height + 1, timeout=60)
-    assert_no_divergence(ln)
+    assert_same_history(ln)
 
 
 def test_stop_node_of_unknown_index_is_a_clear_error(ln: LocalnetRunner) -> None:

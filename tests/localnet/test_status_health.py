@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from clients.rpc import RPC
 from localnet.status import EXIT_DEGRADED
 from localnet.testing import LocalnetRunner
 from tests.support.localnets import mgrid_localnet, mgrid_tx
+from tests.support.metrics import Samples, scrape
 
 pytestmark = pytest.mark.localnet
 
@@ -33,20 +32,6 @@ RECOVERY_TIMEOUT = 90.0
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalnetRunner]:
     yield from mgrid_localnet(tmp_path_factory, PORT_OFFSET, "mg-observe")
-
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        assert resp.status == 200
-        text = resp.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:

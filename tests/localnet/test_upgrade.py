@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from clients.rpc import RPC
 from localnet import procs
 from localnet.commands import cometbft_binary, mgridd_binary
 from localnet.testing import LocalnetRunner
-from tests.support.localnets import mgrid_tx
+from tests.support.localnets import mgrid_tx, wait_until
 from tests.support.txs import key
 
 pytestmark = pytest.mark.localnet
@@ -34,16 +32,6 @@ pytestmark = pytest.mark.localnet
 PORT_OFFSET = 4700
 OLD, NEW = "mg-up-1", "mg-up-2"
 RECIPIENT = key(95).address
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def test_halt_export_and_start_the_new_chain_from_the_export(tmp_path: Path) -> None:

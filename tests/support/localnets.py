@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -56,11 +56,44 @@ def mgrid(net: LocalnetRunner, *args: str, node: int = 0) -> Any:
     return json.loads(out.stdout)
 
 
-def mgrid_tx(net: LocalnetRunner, *args: str) -> Any:
-    """``mgrid tx ARGS``, waited for in a block; the tx must succeed."""
-    result = mgrid(net, "tx", *args, "--broadcast-mode", "commit", "--yes")
+def mgrid_tx(net: LocalnetRunner, *args: str, node: int = 0) -> Any:
+    """``mgrid tx ARGS`` through node ``node``, waited for in a block; the tx must succeed."""
+    result = mgrid(net, "tx", *args, "--broadcast-mode", "commit", "--yes", node=node)
     assert result["code"] == 0, result
     return result
+
+
+def send_transfer(net: LocalnetRunner, node: int = 0) -> None:
+    """One committed transfer (1ugrid, faucet to utility) through node ``node``, so that
+    app hashes change from block to block."""
+    mgrid_tx(net, "bank", "send", "faucet", net.network().keys["utility"], "1ugrid", node=node)
+
+
+# -- watching a localnet --------------------------------------------------------------------
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
+    """Poll ``check`` every 0.5 s until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def assert_same_history(net: LocalnetRunner) -> int:
+    """Every node has the same header app hash at every height all of them have;
+    returns that common height."""
+    heights = net.heights()
+    assert None not in heights.values(), heights
+    common = min(h for h in heights.values() if h is not None)
+    histories = net.app_hash_histories(1, common)
+    for index, history in histories.items():
+        diverging = [h for h in history if history[h] != histories[0][h]]
+        assert not diverging, f"node{index} differs from node0 at heights {diverging[:5]}"
+    return common
 
 
 def supply(net: LocalnetRunner, node: int = 0, denom: str = "ugrid") -> int:

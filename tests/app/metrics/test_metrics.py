@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import socket
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.abci.adapter import APP_VERSION
 from app.chain import Chain
@@ -32,6 +30,7 @@ from tests.app.metrics.conftest import BANK_GENESIS, GARBAGE, AdapterNode, send
 from tests.ibc.apps.pairs import DENOM_A, linked_pair, transfer_msg
 from tests.support.ibcpair import IBCNode, address, key
 from tests.support.inproc import InProcessNode
+from tests.support.metrics import scrape
 
 
 def value(metrics: AppMetrics, name: str, **labels: str) -> float:
@@ -280,17 +279,6 @@ def test_ibc_packets_are_counted_by_event_and_port(tmp_path: Path) -> None:
 # --- the HTTP endpoint ----------------------------------------------------------------------
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        assert resp.status == 200
-        text = resp.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
 def test_each_app_serves_its_own_registry_over_http(make_node: Any) -> None:
     first: AdapterNode = make_node(BANK_GENESIS)
     second: AdapterNode = make_node(BANK_GENESIS)
@@ -301,7 +289,7 @@ def test_each_app_serves_its_own_registry_over_http(make_node: Any) -> None:
         for node in (first, second):
             _, port = node.metrics.serve("127.0.0.1:0")
             ports.append(port)
-        a, b = scrape(ports[0]), scrape(ports[1])
+        a, b = (scrape(f"http://127.0.0.1:{port}/metrics") for port in ports[:2])
     finally:
         first.metrics.close()
         second.metrics.close()
